@@ -1,0 +1,43 @@
+# The plain entry point. `make run` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The one-machine default: SQLite, tasks in process, mail on the console.
+run: install
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py setup_demo
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Lint, then every test. Integration tests need PostgreSQL and Redis; with CI=true a
+# missing service fails the run. pytest's "no tests ran" (exit 5) counts as a failure.
+test: install
+	$(BIN)/ruff check .
+	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/mypy indicators/scoring.py
+
+bench: install
+	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)_bench" $(BIN)/python bench/scoring.py
+
+clean:
+	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3

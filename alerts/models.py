@@ -1,0 +1,1 @@
+"""Alerts for focal points. The rules, outbox and subscriptions arrive with the alerts issue."""

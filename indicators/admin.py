@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from indicators import services
+from indicators.models import (
+    Indicator,
+    MethodologyVersion,
+    Observation,
+    RiskFactor,
+    RiskScore,
+    ScoringRun,
+    ScoringSettings,
+)
+
+# Editing any of these changes the methodology, so every score must be recomputed.
+METHODOLOGY_FIELDS = {
+    "weight",
+    "staleness_days",
+    "moderate_from",
+    "high_from",
+    "very_high_from",
+    "min_coverage",
+}
+
+
+class RecomputeOnMethodologyChange(admin.ModelAdmin):
+    """Queues one full recompute per request when a weight or threshold was edited."""
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        methodology_changed = not change or METHODOLOGY_FIELDS & set(form.changed_data)
+        if methodology_changed and not getattr(request, "_recompute_queued", False):
+            request._recompute_queued = True  # type: ignore[attr-defined]
+            services.schedule_full_recompute()
+            self.message_user(
+                request,
+                "The weights changed: every score is being recomputed under a new "
+                "methodology version.",
+            )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the scoring pipeline: visible for audit, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IndicatorInline(admin.TabularInline):
+    model = Indicator
+    fields = ("code", "label", "weight", "staleness_days", "verification")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(RiskFactor)
+class RiskFactorAdmin(RecomputeOnMethodologyChange):
+    list_display = ("code", "title", "group", "weight")
+    list_editable = ("weight",)
+    list_filter = ("group",)
+    search_fields = ("code", "title")
+    readonly_fields = ("note",)
+    inlines = [IndicatorInline]
+
+
+@admin.register(Indicator)
+class IndicatorAdmin(RecomputeOnMethodologyChange):
+    list_display = ("code", "short_label", "factor", "weight", "staleness_days", "verification")
+    list_editable = ("weight", "staleness_days")
+    list_filter = ("factor", "verification")
+    list_select_related = ("factor",)
+    search_fields = ("code", "label")
+    list_per_page = 200
+
+    @admin.display(description="label")
+    def short_label(self, obj: Indicator) -> str:
+        return obj.label if len(obj.label) <= 90 else obj.label[:87] + "..."
+
+
+@admin.register(ScoringSettings)
+class ScoringSettingsAdmin(RecomputeOnMethodologyChange):
+    list_display = ("__str__",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not ScoringSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Observation)
+class ObservationAdmin(admin.ModelAdmin):
+    list_display = (
+        "country",
+        "indicator",
+        "observed_on",
+        "value",
+        "confidence",
+        "source",
+        "recorded_by",
+    )
+    list_filter = ("confidence", "indicator__factor", "country__region")
+    list_select_related = ("country", "indicator", "recorded_by")
+    search_fields = ("country__iso3", "country__name", "indicator__code", "source")
+    date_hierarchy = "observed_on"
+    raw_id_fields = ("country", "indicator", "recorded_by")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(MethodologyVersion)
+class MethodologyVersionAdmin(ReadOnlyAdmin):
+    list_display = ("number", "created_at", "created_by", "fingerprint")
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "pk",
+        "status",
+        "methodology",
+        "started_at",
+        "finished_at",
+        "observations_read",
+        "scores_written",
+        "countries",
+    )
+    list_filter = ("status", "methodology")
+    list_select_related = ("methodology",)
+
+
+@admin.register(RiskScore)
+class RiskScoreAdmin(ReadOnlyAdmin):
+    list_display = ("country", "period", "overall", "level", "coverage", "change_3m", "methodology")
+    list_filter = ("level", "methodology", "country__region")
+    list_select_related = ("country", "methodology")
+    search_fields = ("country__iso3", "country__name")
+    date_hierarchy = "period"

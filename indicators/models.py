@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from countries.models import Country
+
+DEFAULT_STALENESS_DAYS = 730
+
+
+class CrimeGroup(models.TextChoices):
+    """Which crime-specific scores a risk factor feeds: common factors feed all three."""
+
+    COMMON = "common", "Common (all atrocity crimes)"
+    GENOCIDE = "genocide", "Genocide"
+    CRIMES_AGAINST_HUMANITY = "crimes_against_humanity", "Crimes against humanity"
+    WAR_CRIMES = "war_crimes", "War crimes"
+
+
+class RiskFactor(models.Model):
+    """One of the 14 risk factors of the UN Framework of Analysis, with its editable weight."""
+
+    number = models.PositiveSmallIntegerField(unique=True)
+    code = models.CharField(max_length=8, unique=True)
+    title = models.CharField(max_length=200)
+    group = models.CharField(max_length=30, choices=CrimeGroup.choices)
+    summary = models.TextField(blank=True)
+    weight = models.FloatField(
+        default=1.0, help_text="Relative weight W_f of the factor in the crime-specific scores."
+    )
+    note = models.TextField(
+        blank=True, help_text="Verification notes on the factor's indicator list."
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gte=0), name="risk_factor_weight_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+
+class Indicator(models.Model):
+    """An indicator of a risk factor; its code ("1.1") is the stable key used by every source."""
+
+    class Verification(models.TextChoices):
+        VERIFIED = "verified", "Verified against a transcription"
+        PARTLY_VERIFIED = "partly_verified", "Partly verified"
+        RECALLED = "recalled", "Recalled, not checked"
+
+    code = models.CharField(max_length=10, unique=True)
+    factor = models.ForeignKey(RiskFactor, on_delete=models.PROTECT, related_name="indicators")
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Order within the factor (the number after the dot)."
+    )
+    label = models.TextField()
+    weight = models.FloatField(
+        default=1.0, help_text="Relative weight w_i of the indicator within its factor."
+    )
+    staleness_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=f"Observations older than this are ignored (blank: {DEFAULT_STALENESS_DAYS}).",
+    )
+    verification = models.CharField(
+        max_length=20, choices=Verification.choices, default=Verification.RECALLED
+    )
+
+    class Meta:
+        ordering = ["factor__number", "position"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gte=0), name="indicator_weight_gte_0"),
+            models.CheckConstraint(
+                condition=Q(staleness_days__isnull=True) | Q(staleness_days__gt=0),
+                name="indicator_staleness_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.label[:60]}"
+
+    @property
+    def effective_staleness_days(self) -> int:
+        return self.staleness_days or DEFAULT_STALENESS_DAYS
+
+
+class Observation(models.Model):
+    """A sourced severity value in [0, 1] for one indicator in one country on one date."""
+
+    class Confidence(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="observations")
+    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="observations")
+    observed_on = models.DateField()
+    value = models.FloatField(help_text="Severity in [0, 1]; the analysts' 0-3 scale is /3.")
+    confidence = models.CharField(
+        max_length=10, choices=Confidence.choices, default=Confidence.MEDIUM
+    )
+    source = models.CharField(max_length=200)
+    source_url = models.URLField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="observations",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["country", "indicator", "observed_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "indicator", "observed_on", "source"],
+                name="observation_unique_per_source_and_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=0) & Q(value__lte=1), name="observation_value_0_1"
+            ),
+        ]
+        indexes = [models.Index(fields=["country", "observed_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.country_id}/{self.indicator_id} {self.observed_on}: {self.value:.2f}"
+
+
+class ScoringSettings(models.Model):
+    """The editable level thresholds and coverage floor (a single row, pk=1)."""
+
+    moderate_from = models.FloatField(default=25.0)
+    high_from = models.FloatField(default=50.0)
+    very_high_from = models.FloatField(default=75.0)
+    min_coverage = models.FloatField(
+        default=0.25, help_text="Scores with less coverage are shown as 'insufficient data'."
+    )
+
+    class Meta:
+        verbose_name = "scoring settings"
+        verbose_name_plural = "scoring settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(moderate_from__gt=0)
+                & Q(high_from__gt=models.F("moderate_from"))
+                & Q(very_high_from__gt=models.F("high_from"))
+                & Q(very_high_from__lt=100),
+                name="scoring_settings_thresholds_increasing",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_coverage__gte=0) & Q(min_coverage__lte=1),
+                name="scoring_settings_min_coverage_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"levels at {self.moderate_from:g}/{self.high_from:g}/{self.very_high_from:g}, "
+            f"coverage floor {self.min_coverage:.0%}"
+        )
+
+
+class MethodologyVersion(models.Model):
+    """A frozen snapshot of every weight and threshold that a scoring run used."""
+
+    number = models.PositiveIntegerField(unique=True)
+    fingerprint = models.CharField(
+        max_length=64, unique=True, help_text="SHA-256 of the snapshot; equal snapshots share it."
+    )
+    factor_weights = models.JSONField(help_text='{"RF1": 1.0, ...}')
+    indicator_weights = models.JSONField(help_text='{"1.1": 1.0, ...}')
+    staleness_days = models.JSONField(help_text='{"1.1": 730, ...}')
+    thresholds = models.JSONField(help_text="Level thresholds and the coverage floor.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"Methodology v{self.number}"
+
+
+class ScoringRun(models.Model):
+    """One execution of ``refresh_scores``: what it scored, with which weights, and how it went."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    methodology = models.ForeignKey(
+        MethodologyVersion, on_delete=models.PROTECT, related_name="runs"
+    )
+    countries = models.JSONField(
+        null=True, blank=True, help_text="ISO3 codes scored; empty means every country."
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    period_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    observations_read = models.PositiveIntegerField(default=0)
+    scores_written = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per step.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.status}, {self.methodology})"
+
+    @property
+    def is_full(self) -> bool:
+        return not self.countries
+
+
+class RiskLevel(models.TextChoices):
+    INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
+    LOW = "low", "Low"
+    MODERATE = "moderate", "Moderate"
+    HIGH = "high", "High"
+    VERY_HIGH = "very_high", "Very high"
+
+
+class RiskScore(models.Model):
+    """A country's scores for one month-end under one methodology version.
+
+    Rows are upserted per (methodology, country, period): a later run under the same
+    weights replaces the values and points ``run`` at itself, while scores computed
+    under earlier weights stay as they were.
+    """
+
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="risk_scores")
+    period = models.DateField(help_text="The month end the score is as of.")
+    methodology = models.ForeignKey(
+        MethodologyVersion, on_delete=models.PROTECT, related_name="scores"
+    )
+    run = models.ForeignKey(ScoringRun, on_delete=models.PROTECT, related_name="scores")
+    overall = models.FloatField(null=True, blank=True)
+    genocide = models.FloatField(null=True, blank=True)
+    crimes_against_humanity = models.FloatField(null=True, blank=True)
+    war_crimes = models.FloatField(null=True, blank=True)
+    overall_crime = models.CharField(
+        max_length=30, blank=True, help_text="The crime type whose score is the overall score."
+    )
+    level = models.CharField(max_length=20, choices=RiskLevel.choices)
+    coverage = models.FloatField(help_text="Share of indicator weight with data, in [0, 1].")
+    change_3m = models.FloatField(null=True, blank=True)
+    change_12m = models.FloatField(null=True, blank=True)
+    change_3m_z = models.FloatField(
+        null=True, blank=True, help_text="3-month change against the country's own history."
+    )
+    factor_scores = models.JSONField(default=dict, help_text='{"RF1": 0.42, ...} in [0, 1].')
+    contributions = models.JSONField(
+        default=dict, help_text="Points each factor adds to the overall score."
+    )
+
+    class Meta:
+        ordering = ["country", "period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["methodology", "country", "period"],
+                name="risk_score_unique_per_methodology",
+            ),
+            models.CheckConstraint(
+                condition=Q(coverage__gte=0) & Q(coverage__lte=1), name="risk_score_coverage_0_1"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["methodology", "period"]),
+            models.Index(fields=["country", "methodology", "period"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country_id} {self.period}: {self.overall}"

@@ -1,0 +1,740 @@
+"""Writes: loading the framework, recording observations, versioning weights, refreshing scores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from countries.models import Country
+from indicators import scoring, selectors
+from indicators.models import (
+    CrimeGroup,
+    Indicator,
+    MethodologyVersion,
+    Observation,
+    RiskFactor,
+    RiskScore,
+    ScoringRun,
+)
+
+logger = logging.getLogger(__name__)
+
+# --- Framework -------------------------------------------------------------------------
+
+
+class FrameworkError(ValueError):
+    """The framework file is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class FrameworkLoadResult:
+    factors_created: int
+    factors_updated: int
+    indicators_created: int
+    indicators_updated: int
+
+
+def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
+    """Create or update risk factors and indicators from the framework YAML file.
+
+    Idempotent: codes are the keys, so reloading never duplicates. Texts, groups and
+    verification status follow the file; weights and staleness limits are set only when
+    a factor or indicator is created, so an administrator's edits survive a reload.
+    Raises ``FrameworkError`` (and writes nothing) if the file is malformed.
+    """
+    document = yaml.safe_load((path or settings.FRAMEWORK_FILE).read_text(encoding="utf-8"))
+    factors = _parse_framework(document)
+    counts = dict.fromkeys(("fc", "fu", "ic", "iu"), 0)
+    with transaction.atomic():
+        existing_factors = {f.code: f for f in RiskFactor.objects.all()}
+        existing_indicators = {i.code: i for i in Indicator.objects.all()}
+        for spec in factors:
+            fields = {k: spec[k] for k in ("number", "title", "group", "summary", "note")}
+            factor = existing_factors.get(spec["code"])
+            if factor is None:
+                factor = RiskFactor.objects.create(code=spec["code"], **fields)
+                counts["fc"] += 1
+            elif _assign_changed(factor, fields):
+                factor.save()
+                counts["fu"] += 1
+            for ind in spec["indicators"]:
+                fields = {**ind, "factor": factor}
+                code = fields.pop("code")
+                indicator = existing_indicators.get(code)
+                if indicator is None:
+                    Indicator.objects.create(code=code, **fields)
+                    counts["ic"] += 1
+                elif _assign_changed(indicator, fields):
+                    indicator.save()
+                    counts["iu"] += 1
+    return FrameworkLoadResult(counts["fc"], counts["fu"], counts["ic"], counts["iu"])
+
+
+def _assign_changed(instance: Any, fields: Mapping[str, Any]) -> bool:
+    changed = False
+    for name, value in fields.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed = True
+    return changed
+
+
+def _parse_framework(document: Any) -> list[dict[str, Any]]:
+    if not isinstance(document, dict) or not isinstance(document.get("risk_factors"), list):
+        raise FrameworkError("The framework file needs a 'risk_factors' list.")
+    status_by_code, notes = _verification_by_code(document.get("verification") or {})
+    groups = set(CrimeGroup.values)
+    parsed: list[dict[str, Any]] = []
+    seen_codes: set[str] = set()
+    for position, raw in enumerate(document["risk_factors"], start=1):
+        where = f"risk_factors[{position}]"
+        try:
+            code, number, group = str(raw["code"]), int(raw["number"]), str(raw["group"])
+            title = str(raw["title"]).strip()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FrameworkError(f"{where}: missing or malformed field {exc}.") from exc
+        if group not in groups:
+            raise FrameworkError(f"{where} ({code}): unknown group {group!r}.")
+        indicators = []
+        for raw_indicator in raw.get("indicators") or []:
+            ind_code = str(raw_indicator.get("code", "")).strip()
+            label = str(raw_indicator.get("label", "")).strip()
+            if not re.fullmatch(rf"{number}\.\d+", ind_code) or not label:
+                raise FrameworkError(
+                    f"{where} ({code}): indicator {ind_code!r} needs a code '{number}.N' "
+                    "and a label."
+                )
+            if ind_code in seen_codes:
+                raise FrameworkError(f"{where} ({code}): duplicate indicator code {ind_code}.")
+            seen_codes.add(ind_code)
+            indicators.append(
+                {
+                    "code": ind_code,
+                    "label": label,
+                    "position": int(ind_code.split(".")[1]),
+                    "verification": status_by_code.get(ind_code, Indicator.Verification.RECALLED),
+                }
+            )
+        parsed.append(
+            {
+                "code": code,
+                "number": number,
+                "title": title,
+                "group": group,
+                "summary": str(raw.get("summary", "")).strip(),
+                "note": notes.get(code, ""),
+                "indicators": indicators,
+            }
+        )
+    if len({f["code"] for f in parsed}) != len(parsed):
+        raise FrameworkError("Risk factor codes must be unique.")
+    return parsed
+
+
+def _verification_by_code(
+    verification: Mapping[str, Any],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Expand the file's ``by_factor`` code ranges ("7.1-7.10") into a status per code."""
+    statuses: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    keys = {
+        "verified_codes": Indicator.Verification.VERIFIED,
+        "partly_verified_codes": Indicator.Verification.PARTLY_VERIFIED,
+        "recalled_codes": Indicator.Verification.RECALLED,
+    }
+    for factor_code, entry in (verification.get("by_factor") or {}).items():
+        for key, status in keys.items():
+            for code_range in entry.get(key) or []:
+                for code in _expand_code_range(str(code_range)):
+                    statuses[code] = status
+        summary = f"Indicators: {entry.get('indicators', 'unknown')}."
+        notes[str(factor_code)] = " ".join(filter(None, [summary, entry.get("note", "")])).strip()
+    return statuses, notes
+
+
+def _expand_code_range(code_range: str) -> list[str]:
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:-\1\.(\d+))?", code_range.strip())
+    if not match:
+        raise FrameworkError(f"Cannot read the indicator code range {code_range!r}.")
+    factor, first, last = match.group(1), int(match.group(2)), int(match.group(3) or match[2])
+    return [f"{factor}.{n}" for n in range(first, last + 1)]
+
+
+# --- Observations ----------------------------------------------------------------------
+
+Scale = Literal["unit", "analyst"]
+ANALYST_SCALE_MAX = 3
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in one row of a batch; ``row`` counts from 1."""
+
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.field}: {self.message}"
+
+
+class ObservationBatchError(ValueError):
+    """A batch had bad rows; nothing was written. ``errors`` lists every problem."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        shown = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"{len(self.errors)} problem(s), nothing recorded: {shown}{more}")
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    created: int
+    updated: int
+    unchanged: int
+    countries: frozenset[str] = field(default_factory=frozenset)
+    """ISO3 codes of the countries whose observations changed."""
+
+
+@dataclass(frozen=True)
+class _CleanRow:
+    country: Country
+    indicator_id: int
+    observed_on: date
+    value: float
+    confidence: str
+    source: str
+    source_url: str
+    note: str
+
+    @property
+    def key(self) -> tuple[int, int, date, str]:
+        return (self.country.pk, self.indicator_id, self.observed_on, self.source)
+
+
+def record_observations(
+    *,
+    rows: Iterable[Mapping[str, Any]],
+    recorded_by: AbstractBaseUser | None = None,
+    scale: Scale = "unit",
+    today: date | None = None,
+    dry_run: bool = False,
+    recompute: bool = True,
+) -> RecordResult:
+    """Validate a batch of observations and upsert it, all or nothing.
+
+    Each row maps: country (ISO3), indicator (code), observed_on (date or YYYY-MM-DD),
+    value (in [0, 1], or 0-3 when ``scale="analyst"``), source; optionally confidence
+    (low/medium/high, default medium), source_url and note. Rows are keyed on
+    (country, indicator, observed_on, source): a known key updates its row, so recording
+    the same batch twice changes nothing.
+
+    Raises ``ObservationBatchError`` listing every bad row and field; then nothing is
+    written. ``dry_run`` validates and counts without writing. After a successful write
+    a recompute of each changed country is queued once the transaction commits.
+    """
+    today = today or timezone.localdate()
+    rows = list(rows)
+    countries = {c.iso3: c for c in Country.objects.all()}
+    indicators = dict(Indicator.objects.values_list("code", "id"))
+    errors: list[RowError] = []
+    clean: list[_CleanRow] = []
+    seen: dict[tuple[int, int, date, str], int] = {}
+    for number, row in enumerate(rows, start=1):
+        row_errors, cleaned = _clean_row(number, row, countries, indicators, scale, today)
+        errors.extend(row_errors)
+        if cleaned is None:
+            continue
+        first = seen.setdefault(cleaned.key, number)
+        if first != number:
+            errors.append(
+                RowError(
+                    number,
+                    "source",
+                    f"repeats row {first} (same country, indicator, date and source)",
+                )
+            )
+        clean.append(cleaned)
+    if not rows:
+        errors.append(RowError(0, "rows", "the batch is empty"))
+    if errors:
+        raise ObservationBatchError(errors)
+
+    existing = _existing_observations(clean)
+    fresh = [r for r in clean if r.key not in existing]
+    changed = [r for r in clean if r.key in existing and existing[r.key] != _comparable(r)]
+    result = RecordResult(
+        created=len(fresh),
+        updated=len(changed),
+        unchanged=len(clean) - len(fresh) - len(changed),
+        countries=frozenset(r.country.iso3 for r in (*fresh, *changed)),
+    )
+    if dry_run or not (fresh or changed):
+        return result
+    user = recorded_by if recorded_by is not None and recorded_by.is_authenticated else None
+    with transaction.atomic():
+        Observation.objects.bulk_create(
+            [
+                Observation(
+                    country=r.country,
+                    indicator_id=r.indicator_id,
+                    observed_on=r.observed_on,
+                    value=r.value,
+                    confidence=r.confidence,
+                    source=r.source,
+                    source_url=r.source_url,
+                    note=r.note,
+                    recorded_by=user,
+                )
+                for r in (*fresh, *changed)
+            ],
+            batch_size=2000,
+            # A concurrent writer may have added the same key since it was read above.
+            update_conflicts=True,
+            unique_fields=["country", "indicator", "observed_on", "source"],
+            update_fields=[
+                "value",
+                "confidence",
+                "source_url",
+                "note",
+                "recorded_by",
+                "updated_at",
+            ],
+        )
+        if recompute:
+            for iso3 in sorted(result.countries):
+                transaction.on_commit(partial(_queue_country_recompute, iso3))
+    return result
+
+
+def _queue_country_recompute(iso3: str) -> None:
+    from indicators import tasks  # tasks import this module
+
+    tasks.recompute_country_scores.delay(iso3)
+
+
+def schedule_full_recompute() -> None:
+    """Queue a recompute of every score once the current transaction commits."""
+    from indicators import tasks
+
+    transaction.on_commit(tasks.recompute_all_scores.delay)
+
+
+def _comparable(row: _CleanRow) -> tuple[float, str, str, str]:
+    return (row.value, row.confidence, row.source_url, row.note)
+
+
+def _existing_observations(
+    rows: Sequence[_CleanRow],
+) -> dict[tuple[int, int, date, str], tuple[float, str, str, str]]:
+    if not rows:
+        return {}
+    queryset = Observation.objects.filter(
+        country_id__in={r.country.pk for r in rows},
+        indicator_id__in={r.indicator_id for r in rows},
+        observed_on__range=(min(r.observed_on for r in rows), max(r.observed_on for r in rows)),
+        source__in={r.source for r in rows},
+    ).values_list(
+        "country_id",
+        "indicator_id",
+        "observed_on",
+        "source",
+        "value",
+        "confidence",
+        "source_url",
+        "note",
+    )
+    return {tuple(v[:4]): tuple(v[4:]) for v in queryset.iterator(chunk_size=5000)}  # type: ignore[misc]
+
+
+def _clean_row(
+    number: int,
+    row: Mapping[str, Any],
+    countries: Mapping[str, Country],
+    indicators: Mapping[str, int],
+    scale: Scale,
+    today: date,
+) -> tuple[list[RowError], _CleanRow | None]:
+    errors: list[RowError] = []
+
+    def fail(field_name: str, message: str) -> None:
+        errors.append(RowError(number, field_name, message))
+
+    iso3 = _text(row.get("country")).upper()
+    country = countries.get(iso3)
+    if country is None:
+        fail("country", f"unknown country code {iso3!r}" if iso3 else "is required")
+
+    code = _text(row.get("indicator"))
+    indicator_id = indicators.get(code)
+    if indicator_id is None:
+        fail("indicator", f"unknown indicator code {code!r}" if code else "is required")
+
+    observed_on = _parse_date(row.get("observed_on"))
+    if isinstance(observed_on, str):
+        fail("observed_on", observed_on)
+    elif observed_on > today:
+        fail("observed_on", f"{observed_on.isoformat()} is in the future")
+
+    value = _parse_value(row.get("value"), scale)
+    if isinstance(value, str):
+        fail("value", value)
+
+    confidence = _text(row.get("confidence")).lower() or Observation.Confidence.MEDIUM
+    if confidence not in Observation.Confidence.values:
+        fail("confidence", f"{confidence!r} is not one of low, medium, high")
+
+    source = _text(row.get("source"))
+    if not source:
+        fail("source", "is required")
+    elif len(source) > 200:
+        fail("source", "is longer than 200 characters")
+
+    source_url = _text(row.get("source_url"))
+    if source_url:
+        try:
+            _url_validator(source_url)
+        except ValidationError:
+            fail("source_url", f"{source_url!r} is not a valid http(s) URL")
+        if len(source_url) > 500:
+            fail("source_url", "is longer than 500 characters")
+
+    if errors or country is None or indicator_id is None:
+        return errors, None
+    if isinstance(observed_on, str) or isinstance(value, str):  # reported above
+        return errors, None
+    return [], _CleanRow(
+        country=country,
+        indicator_id=indicator_id,
+        observed_on=observed_on,
+        value=value,
+        confidence=confidence,
+        source=source,
+        source_url=source_url,
+        note=_text(row.get("note")),
+    )
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _parse_date(raw: Any) -> date | str:
+    """A date, or an error message."""
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    text = _text(raw)
+    if not text:
+        return "is required"
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return f"{text!r} is not a date in the form YYYY-MM-DD"
+
+
+def _parse_value(raw: Any, scale: Scale) -> float | str:
+    """A value in [0, 1], or an error message."""
+    text = _text(raw)
+    if not text:
+        return "is required"
+    try:
+        number = float(text)
+    except ValueError:
+        return f"{text!r} is not a number"
+    if not math.isfinite(number):
+        return f"{text!r} is not a finite number"
+    if scale == "analyst":
+        if number not in (0, 1, 2, 3):
+            return f"{text} is not on the 0-3 scale (0 absent, 1 low, 2 moderate, 3 high)"
+        return number / ANALYST_SCALE_MAX
+    if not 0 <= number <= 1:
+        return f"{text} is outside [0, 1]"
+    return number
+
+
+# --- Methodology versions --------------------------------------------------------------
+
+
+def current_methodology(*, created_by: AbstractBaseUser | None = None) -> MethodologyVersion:
+    """The version matching today's weights and thresholds, created if it is new.
+
+    Equal snapshots share a fingerprint, so an unchanged configuration reuses its version
+    and going back to earlier weights reuses the earlier version.
+    """
+    factors = selectors.factors_frame()
+    indicators = selectors.indicators_frame()
+    thresholds = selectors.scoring_thresholds()
+    snapshot = {
+        "factor_weights": dict(
+            zip(factors["factor"], factors["weight"].astype(float), strict=True)
+        ),
+        "indicator_weights": dict(
+            zip(indicators["indicator"], indicators["weight"].astype(float), strict=True)
+        ),
+        "staleness_days": dict(
+            zip(
+                indicators["indicator"],
+                indicators["staleness_days"].astype(int).tolist(),
+                strict=True,
+            )
+        ),
+        "thresholds": {
+            "moderate_from": thresholds.moderate_from,
+            "high_from": thresholds.high_from,
+            "very_high_from": thresholds.very_high_from,
+            "min_coverage": thresholds.min_coverage,
+        },
+    }
+    fingerprint = hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
+    found = MethodologyVersion.objects.filter(fingerprint=fingerprint).first()
+    if found:
+        return found
+    user = created_by if created_by is not None and created_by.is_authenticated else None
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                number = (MethodologyVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+                return MethodologyVersion.objects.create(
+                    number=number, fingerprint=fingerprint, created_by=user, **snapshot
+                )
+        except IntegrityError:
+            # Another process created this snapshot, or took the number: look again.
+            found = MethodologyVersion.objects.filter(fingerprint=fingerprint).first()
+            if found:
+                return found
+    raise RuntimeError("Could not create a methodology version after three attempts.")
+
+
+def _thresholds_of(version: MethodologyVersion) -> scoring.Thresholds:
+    return scoring.Thresholds(**version.thresholds)
+
+
+def _weights_of(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The factor and indicator frames with the weights frozen in ``version``."""
+    factors = selectors.factors_frame()
+    factors["weight"] = factors["factor"].map(version.factor_weights).astype(float)
+    indicators = selectors.indicators_frame()
+    indicators["weight"] = indicators["indicator"].map(version.indicator_weights).astype(float)
+    indicators["staleness_days"] = indicators["indicator"].map(version.staleness_days)
+    return factors, indicators
+
+
+# --- Scores ----------------------------------------------------------------------------
+
+SCORE_VALUE_FIELDS = [
+    "overall",
+    "genocide",
+    "crimes_against_humanity",
+    "war_crimes",
+    "overall_crime",
+    "level",
+    "coverage",
+    "change_3m",
+    "change_12m",
+    "change_3m_z",
+    "factor_scores",
+    "contributions",
+    "run",
+]
+
+
+def refresh_scores(
+    *,
+    countries: Collection[str] | None = None,
+    periods: Collection[date] | None = None,
+    today: date | None = None,
+) -> ScoringRun:
+    """Recompute scores under the current methodology and store them; returns the run.
+
+    Scores every month end from the first observation to the current month for the
+    given ISO3 ``countries`` (default: all). ``periods`` limits which month ends are
+    written; the engine still sees the whole history, so changes and z-scores stay
+    right. A one-country refresh whose weights differ from those of the last full run
+    becomes a full refresh, so that no country is scored under other weights than the
+    rest. The run row records the outcome; on failure nothing else is written and the
+    error is re-raised.
+    """
+    today = today or timezone.localdate()
+    methodology = current_methodology()
+    if countries is not None and methodology != published_methodology():
+        countries = None
+    country_ids = (
+        None
+        if countries is None
+        else dict(Country.objects.filter(iso3__in=list(countries)).values_list("iso3", "id"))
+    )
+    run = ScoringRun.objects.create(
+        methodology=methodology,
+        countries=sorted(country_ids) if country_ids is not None else None,
+        started_at=timezone.now(),
+    )
+    timings: dict[str, float] = {}
+    try:
+        clock = time.perf_counter()
+        observations = selectors.observations_frame(
+            country_ids=None if country_ids is None else list(country_ids.values())
+        )
+        factors, indicators = _weights_of(methodology)
+        timings["read"] = time.perf_counter() - clock
+        run.observations_read = len(observations)
+
+        written = 0
+        if not observations.empty:
+            all_periods = scoring.month_ends(observations["observed_on"].min(), today)
+            clock = time.perf_counter()
+            result = scoring.compute_scores(
+                observations,
+                indicators=indicators,
+                factors=factors,
+                periods=all_periods,
+                thresholds=_thresholds_of(methodology),
+            )
+            timings["score"] = time.perf_counter() - clock
+            keep = (
+                np.ones(len(result.scores), dtype=bool)
+                if periods is None
+                else result.scores["period"].isin(pd.to_datetime(list(periods))).to_numpy()
+            )
+            run.period_start = all_periods[0].date()
+            run.period_end = all_periods[-1].date()
+            run.period_count = len(all_periods) if periods is None else len(set(periods))
+            clock = time.perf_counter()
+            written = _write_scores(run, result, keep, country_ids, periods)
+            timings["write"] = time.perf_counter() - clock
+        run.scores_written = written
+        run.status = ScoringRun.Status.SUCCEEDED
+    except Exception as exc:
+        run.status = ScoringRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        logger.exception("Scoring run %s failed", run.pk)
+        raise
+    finally:
+        run.timings = {k: round(v, 4) for k, v in timings.items()}
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def published_methodology() -> MethodologyVersion | None:
+    """The methodology of the latest successful full run: the scores users see."""
+    latest = (
+        ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED, countries__isnull=True)
+        .select_related("methodology")
+        .order_by("-started_at")
+        .first()
+    )
+    return latest.methodology if latest else None
+
+
+def _write_scores(
+    run: ScoringRun,
+    result: scoring.ScoringResult,
+    keep: np.ndarray,
+    country_ids: Mapping[str, int] | None,
+    periods: Collection[date] | None,
+) -> int:
+    scores = result.scores[keep]
+    factor_rows = _sparse_dicts(result.factor_scores[keep], drop_zero=False)
+    contribution_rows = _sparse_dicts(result.contributions[keep], drop_zero=True)
+    id_by_iso3 = dict(
+        Country.objects.filter(iso3__in=scores["country"].unique().tolist()).values_list(
+            "iso3", "id"
+        )
+    )
+    numbers = (
+        scores[
+            [
+                "overall",
+                "genocide",
+                "crimes_against_humanity",
+                "war_crimes",
+                "coverage",
+                "change_3m",
+                "change_12m",
+                "change_3m_z",
+            ]
+        ]
+        .round(4)
+        .astype(object)
+        .where(scores.notna(), None)
+    )
+    objects = [
+        RiskScore(
+            country_id=id_by_iso3[iso3],
+            period=period.date(),
+            methodology_id=run.methodology_id,
+            run=run,
+            overall_crime=crime,
+            level=level,
+            factor_scores=factors,
+            contributions=contributions,
+            **values,
+        )
+        for iso3, period, crime, level, factors, contributions, values in zip(
+            scores["country"],
+            scores["period"],
+            scores["overall_crime"],
+            scores["level"],
+            factor_rows,
+            contribution_rows,
+            numbers.to_dict("records"),
+            strict=True,
+        )
+    ]
+    with transaction.atomic():
+        RiskScore.objects.bulk_create(
+            objects,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["methodology", "country", "period"],
+            update_fields=SCORE_VALUE_FIELDS,
+        )
+        # Scores this run no longer produces (say, after observations were removed) go.
+        stale = RiskScore.objects.filter(methodology_id=run.methodology_id).exclude(run=run)
+        if country_ids is not None:
+            stale = stale.filter(country_id__in=list(country_ids.values()))
+        if periods is not None:
+            stale = stale.filter(period__in=list(periods))
+        stale.delete()
+    return len(objects)
+
+
+def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, float]]:
+    """Each row as {column: value} without NaN (and without zeros when asked), rounded."""
+    codes = list(frame.columns)
+    rows = frame.round(4).to_numpy().tolist()
+    return [
+        {
+            code: value
+            for code, value in zip(codes, row, strict=True)
+            if value == value and not (drop_zero and value == 0)
+        }
+        for row in rows
+    ]

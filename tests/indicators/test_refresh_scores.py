@@ -1,0 +1,210 @@
+"""``refresh_scores`` reading observations, scoring them and storing runs and scores."""
+
+from __future__ import annotations
+
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from indicators import services
+from indicators.models import (
+    Indicator,
+    MethodologyVersion,
+    Observation,
+    RiskFactor,
+    RiskScore,
+    ScoringRun,
+    ScoringSettings,
+)
+from indicators.services import record_observations, refresh_scores
+
+pytestmark = pytest.mark.usefixtures("countries", "framework")
+
+TODAY = date(2014, 6, 15)
+
+
+def observe(country: str, indicator: str, observed_on: str, value: float, source: str = "test"):
+    record_observations(
+        rows=[
+            {
+                "country": country,
+                "indicator": indicator,
+                "observed_on": observed_on,
+                "value": value,
+                "source": source,
+            }
+        ],
+        today=TODAY,
+        recompute=False,
+    )
+
+
+@pytest.fixture
+def two_countries() -> None:
+    # Syria: armed conflict (RF1) and incitement (RF8) high; Norway: low.
+    observe("SYR", "1.1", "2013-12-31", 1.0)
+    observe("SYR", "8.7", "2014-02-10", 2 / 3)
+    observe("NOR", "1.1", "2013-12-31", 0.0)
+
+
+def test_it_stores_a_score_per_country_and_month_end_with_its_run(two_countries):
+    run = refresh_scores(today=TODAY)
+    assert run.status == ScoringRun.Status.SUCCEEDED
+    assert run.observations_read == 3
+    # Dec 2013 .. Jun 2014: 7 month ends for each of the two countries.
+    assert (run.period_start, run.period_end, run.period_count) == (
+        date(2013, 12, 31),
+        date(2014, 6, 30),
+        7,
+    )
+    assert run.scores_written == RiskScore.objects.count() == 14
+    assert run.finished_at >= run.started_at
+    assert set(run.timings) == {"read", "score", "write"}
+    syria = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31))
+    # RF1 = 1.0, RF8 = 2/3; only common factors: 100 * (1 + 2/3) / 2
+    assert syria.overall == pytest.approx(83.3333, abs=1e-3)
+    assert syria.factor_scores == {"RF1": 1.0, "RF8": pytest.approx(0.6667)}
+    assert sum(syria.contributions.values()) == pytest.approx(syria.overall, abs=1e-3)
+    assert syria.run == run
+    assert syria.methodology == run.methodology
+    # Two indicators of 113 are far below the coverage floor: never shown as low.
+    assert syria.level == "insufficient_data"
+    norway = RiskScore.objects.get(country__iso3="NOR", period=date(2014, 3, 31))
+    assert norway.overall == 0.0
+    assert norway.level == "insufficient_data"
+
+
+def test_scores_become_levels_once_coverage_is_sufficient(two_countries):
+    ScoringSettings.objects.create(pk=1, min_coverage=0.01)
+    refresh_scores(today=TODAY)
+    assert RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31)).level == (
+        "very_high"
+    )
+    assert RiskScore.objects.get(country__iso3="NOR", period=date(2014, 3, 31)).level == "low"
+
+
+def test_changes_are_stored(two_countries):
+    refresh_scores(today=TODAY)
+    may = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 5, 31))
+    # February 2014 already had 8.7; three months before May is February: no change.
+    assert may.change_3m == pytest.approx(0.0)
+    march = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31))
+    assert march.change_3m == pytest.approx(83.3333 - 100.0, abs=1e-3)  # vs December
+
+
+def test_running_again_updates_in_place_under_the_same_methodology(two_countries):
+    first = refresh_scores(today=TODAY)
+    second = refresh_scores(today=TODAY)
+    assert second.methodology == first.methodology
+    assert RiskScore.objects.count() == 14
+    assert set(RiskScore.objects.values_list("run", flat=True)) == {second.pk}
+    assert MethodologyVersion.objects.count() == 1
+
+
+def test_a_weight_change_scores_under_a_new_version_and_keeps_the_old_scores(two_countries):
+    first = refresh_scores(today=TODAY)
+    RiskFactor.objects.filter(code="RF8").update(weight=3.0)
+    second = refresh_scores(today=TODAY)
+    assert second.methodology.number == first.methodology.number + 1
+    assert second.methodology.factor_weights["RF8"] == 3.0
+    old = RiskScore.objects.get(
+        country__iso3="SYR", period=date(2014, 3, 31), methodology=first.methodology
+    )
+    new = RiskScore.objects.get(
+        country__iso3="SYR", period=date(2014, 3, 31), methodology=second.methodology
+    )
+    assert old.overall == pytest.approx(83.3333, abs=1e-3)
+    assert new.overall == pytest.approx(100 * (1 + 3 * 2 / 3) / 4, abs=1e-3)
+    # Going back to the earlier weights reuses the earlier version.
+    RiskFactor.objects.filter(code="RF8").update(weight=1.0)
+    assert services.current_methodology() == first.methodology
+
+
+def test_a_one_country_refresh_touches_only_that_country(two_countries):
+    refresh_scores(today=TODAY)
+    norway_before = list(RiskScore.objects.filter(country__iso3="NOR").values("run", "overall"))
+    observe("SYR", "8.7", "2014-05-01", 0.0, source="later")
+    run = refresh_scores(countries=["SYR"], today=TODAY)
+    assert run.countries == ["SYR"]
+    assert run.observations_read == 3
+    may = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 5, 31))
+    assert may.run == run
+    assert may.factor_scores["RF8"] == 0.0
+    assert list(RiskScore.objects.filter(country__iso3="NOR").values("run", "overall")) == (
+        norway_before
+    )
+
+
+def test_a_one_country_refresh_under_new_weights_becomes_a_full_refresh(two_countries):
+    refresh_scores(today=TODAY)
+    Indicator.objects.filter(code="1.1").update(weight=2.0)
+    run = refresh_scores(countries=["SYR"], today=TODAY)
+    assert run.is_full
+    assert RiskScore.objects.filter(methodology=run.methodology).count() == 14
+
+
+def test_scores_no_longer_backed_by_observations_are_removed(two_countries):
+    refresh_scores(today=TODAY)
+    Observation.objects.filter(country__iso3="NOR").delete()
+    refresh_scores(today=TODAY)
+    assert not RiskScore.objects.filter(country__iso3="NOR").exists()
+    assert RiskScore.objects.filter(country__iso3="SYR").count() == 7
+
+
+def test_limiting_periods_writes_only_those_but_keeps_history_for_changes(two_countries):
+    run = refresh_scores(periods=[date(2014, 3, 31)], today=TODAY)
+    stored = RiskScore.objects.get(country__iso3="SYR")
+    assert stored.period == date(2014, 3, 31)
+    assert stored.change_3m == pytest.approx(83.3333 - 100.0, abs=1e-3)
+    assert run.scores_written == 2
+
+
+def test_no_observations_is_a_successful_empty_run():
+    run = refresh_scores(today=TODAY)
+    assert run.status == ScoringRun.Status.SUCCEEDED
+    assert (run.observations_read, run.scores_written) == (0, 0)
+
+
+def test_a_failing_run_is_recorded_with_its_error_and_writes_no_scores(two_countries, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(services.scoring, "compute_scores", broken)
+    with pytest.raises(RuntimeError):
+        refresh_scores(today=TODAY)
+    run = ScoringRun.objects.get()
+    assert run.status == ScoringRun.Status.FAILED
+    assert run.error == "RuntimeError: engine exploded"
+    assert run.finished_at is not None
+    assert not RiskScore.objects.exists()
+
+
+def test_recording_observations_recomputes_the_country_on_commit(
+    django_capture_on_commit_callbacks,
+):
+    refresh_scores(today=TODAY)  # publish a full run first
+    with django_capture_on_commit_callbacks(execute=True):
+        record_observations(
+            rows=[
+                {
+                    "country": "SYR",
+                    "indicator": "1.1",
+                    "observed_on": "2014-01-31",
+                    "value": 1.0,
+                    "source": "test",
+                }
+            ],
+            today=TODAY,
+        )
+    run = ScoringRun.objects.order_by("-started_at").first()
+    assert run.countries == ["SYR"]
+    assert RiskScore.objects.filter(country__iso3="SYR").exists()
+
+
+def test_the_command_prints_the_run(two_countries):
+    out = StringIO()
+    call_command("refresh_scores", "SYR", stdout=out)
+    assert "succeeded" in out.getvalue()
+    assert "3 observations read" in out.getvalue()  # a first run is always full
