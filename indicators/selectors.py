@@ -50,7 +50,8 @@ def indicators_frame() -> pd.DataFrame:
     frame = pd.DataFrame.from_records(
         list(rows), columns=["indicator", "factor", "weight", "staleness_days"]
     )
-    frame["staleness_days"] = frame["staleness_days"].fillna(DEFAULT_STALENESS_DAYS).astype(int)
+    staleness = pd.to_numeric(frame["staleness_days"], errors="coerce")
+    frame["staleness_days"] = staleness.fillna(DEFAULT_STALENESS_DAYS).astype(int)
     return frame
 
 
