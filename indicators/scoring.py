@@ -294,7 +294,7 @@ def _indicator_arrays(
         staleness = staleness_raw.fillna(DEFAULT_STALENESS_DAYS).to_numpy(dtype=np.int64)
     else:
         staleness = np.full(len(codes), DEFAULT_STALENESS_DAYS, dtype=np.int64)
-    factor_position = pd.Index(factor_codes).get_indexer(indicators["factor"])
+    factor_position = pd.Index(factor_codes).get_indexer(pd.Index(indicators["factor"]))
     if (factor_position < 0).any():
         missing = sorted(set(indicators["factor"][factor_position < 0]))
         raise ValueError(f"Indicators refer to unknown factor(s): {missing}.")
@@ -314,7 +314,7 @@ def _as_of_values(
     if observations.empty:
         return np.array([], dtype=object), np.full((0, n_periods, n_indicators), np.nan)
 
-    indicator_pos = indicator_codes.get_indexer(observations["indicator"].astype(str))
+    indicator_pos = indicator_codes.get_indexer(pd.Index(observations["indicator"].astype(str)))
     if (indicator_pos < 0).any():
         unknown = sorted(set(observations["indicator"][indicator_pos < 0].astype(str)))
         raise ValueError(f"Observations of unknown indicator(s): {unknown[:10]}.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection
 
 import pandas as pd
+from django.db import connection
 from django.db.models import F
 
 from indicators.models import (
@@ -28,9 +30,21 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
     if country_ids is not None:
         queryset = queryset.filter(country_id__in=list(country_ids))
     rows = queryset.values_list("country__iso3", "indicator__code", "observed_on", "value")
-    frame = pd.DataFrame.from_records(
-        list(rows.iterator(chunk_size=20_000)), columns=OBSERVATION_COLUMNS
-    )
+    if connection.vendor == "postgresql":
+        # COPY streams a million rows as CSV several times faster than a cursor does.
+        sql, params = rows.query.sql_with_params()
+        buffer = io.StringIO()
+        with connection.cursor() as cursor:
+            copy = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
+            cursor.copy_expert(copy.decode(), buffer)
+        buffer.seek(0)
+        frame = pd.read_csv(
+            buffer, names=OBSERVATION_COLUMNS, dtype={"country": str, "indicator": str}
+        )
+    else:
+        frame = pd.DataFrame.from_records(
+            list(rows.iterator(chunk_size=20_000)), columns=OBSERVATION_COLUMNS
+        )
     frame["observed_on"] = pd.to_datetime(frame["observed_on"])
     frame["value"] = frame["value"].astype(float)
     return frame
