@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install run test lint bench clean
+.PHONY: install browser run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The browser tests drive Debian's Chromium (a test tool's own browser download does not
+# work on a closed network).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # The one-machine default: SQLite, tasks in process, mail on the console.
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
@@ -26,7 +33,7 @@ run: install
 
 # Lint, then every test. Integration tests need PostgreSQL and Redis; with CI=true a
 # missing service fails the run. pytest's "no tests ran" (exit 5) counts as a failure.
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc

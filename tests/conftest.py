@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection
 
 from countries.services import load_countries
+from indicators.roles import Role
 from indicators.services import load_framework
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     if IN_CI and report.skipped and item.get_closest_marker("integration"):
         report.outcome = "failed"
         report.longrepr = f"integration test skipped in CI: {report.longrepr}"
+
+
+def make_user(username: str, *roles: Role, **fields: Any) -> Any:
+    """A user holding ``roles`` (groups created by the roles migration)."""
+    user = get_user_model().objects.create_user(
+        username,
+        email=fields.pop("email", f"{username}@example.org"),
+        password=fields.pop("password", "a-long-test-password"),
+        **fields,
+    )
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    return user
+
+
+@pytest.fixture
+def analyst(db: None) -> Any:
+    return make_user("ana", Role.ANALYST)
+
+
+@pytest.fixture
+def focal_point(db: None) -> Any:
+    return make_user("fay", Role.FOCAL_POINT)
+
+
+@pytest.fixture
+def administrator(db: None) -> Any:
+    return make_user("ada", Role.ADMINISTRATOR, is_staff=True)
+
+
+@pytest.fixture
+def no_role_user(db: None) -> Any:
+    return make_user("nobody")
 
 
 @pytest.fixture
