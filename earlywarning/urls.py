@@ -21,5 +21,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("api/v1/", include("indicators.api_urls")),
+    path("alerts/", include("alerts.urls")),
     path("", include("indicators.urls")),
 ]
