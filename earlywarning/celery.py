@@ -26,4 +26,36 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Send due alert notifications and retry failed ones (the outbox; on-commit sends are
+    # only a shortcut).
+    "dispatch-alert-notifications": {
+        "task": "alerts.tasks.dispatch_pending_notifications",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
+    # Safety net: evaluate scoring runs and red-flag observations the on-commit path missed.
+    "evaluate-missed-alerts": {
+        "task": "alerts.tasks.evaluate_missed",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    # Re-send critical alerts left unacknowledged and escalate them to administrators.
+    "escalate-unacknowledged-alerts": {
+        "task": "alerts.tasks.escalate_unacknowledged_alerts",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 14 * 60},
+    },
+    # Yesterday's alerts for digest subscribers; hourly so a failed send is retried (each
+    # digest goes out once).
+    "send-daily-digests": {
+        "task": "alerts.tasks.send_daily_digests",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 50 * 60},
+    },
+    # Monday's weekly summary for every focal point; hourly on Mondays for retries.
+    "send-weekly-summaries": {
+        "task": "alerts.tasks.send_weekly_summaries",
+        "schedule": crontab(minute=10, day_of_week=1),
+        "options": {"expires": 50 * 60},
+    },
 }

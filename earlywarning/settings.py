@@ -142,6 +142,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# Tasks (by name) queued after observations are recorded and after a scoring run, so the
+# alert rules run at once without indicators importing alerts.
+OBSERVATIONS_RECORDED_TASKS = ["alerts.tasks.evaluate_red_flags"]
+SCORING_RUN_FINISHED_TASKS = ["alerts.tasks.evaluate_scoring_run"]
+
+# --- Alerts ----------------------------------------------------------------------------
+# Absolute links in e-mails (country pages, acknowledgement links) start with this.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+ALERT_ACK_LINK_MAX_AGE_DAYS = env_int("ALERT_ACK_LINK_MAX_AGE_DAYS", 7)
+
 # --- Security --------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

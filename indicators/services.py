@@ -26,6 +26,8 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from rest_framework.authtoken.models import Token
 
 from countries.models import Country
 from indicators import scoring, selectors
@@ -244,6 +246,7 @@ def record_observations(
     today: date | None = None,
     dry_run: bool = False,
     recompute: bool = True,
+    evaluate_alerts: bool = True,
 ) -> RecordResult:
     """Validate a batch of observations and upsert it, all or nothing.
 
@@ -255,7 +258,9 @@ def record_observations(
 
     Raises ``ObservationBatchError`` listing every bad row and field; then nothing is
     written. ``dry_run`` validates and counts without writing. After a successful write
-    a recompute of each changed country is queued once the transaction commits.
+    a recompute of each changed country is queued once the transaction commits
+    (``recompute``), and so are the tasks in ``settings.OBSERVATIONS_RECORDED_TASKS`` (the
+    red-flag alert rule; ``evaluate_alerts=False`` for bulk imports of history).
     """
     today = today or timezone.localdate()
     rows = list(rows)
@@ -297,7 +302,7 @@ def record_observations(
         return result
     user = recorded_by if recorded_by is not None and recorded_by.is_authenticated else None
     with transaction.atomic():
-        Observation.objects.bulk_create(
+        written = Observation.objects.bulk_create(
             [
                 Observation(
                     country=r.country,
@@ -328,7 +333,18 @@ def record_observations(
         if recompute:
             for iso3 in sorted(result.countries):
                 transaction.on_commit(partial(_queue_country_recompute, iso3))
+        if evaluate_alerts:
+            ids = sorted(o.pk for o in written if o.pk is not None)
+            transaction.on_commit(
+                partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, ids)
+            )
     return result
+
+
+def _queue_hook_tasks(task_names: Sequence[str], *args: Any) -> None:
+    """Queue tasks of other apps, named by dotted path (they depend on us, not we on them)."""
+    for name in task_names:
+        import_string(name).delay(*args)
 
 
 def _queue_country_recompute(iso3: str) -> None:
@@ -652,6 +668,8 @@ def refresh_scores(
         run.timings = {k: round(v, 4) for k, v in timings.items()}
         run.finished_at = timezone.now()
         run.save()
+    # After the run row says "succeeded": the alert rules read it.
+    transaction.on_commit(partial(_queue_hook_tasks, settings.SCORING_RUN_FINISHED_TASKS, run.pk))
     return run
 
 
@@ -759,3 +777,19 @@ def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, flo
         }
         for row in rows
     ]
+
+
+# --- API tokens ------------------------------------------------------------------------
+
+
+def regenerate_api_token(*, user: AbstractBaseUser) -> Token:
+    """Give ``user`` a new API token; the previous key, if any, stops working at once."""
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        return Token.objects.create(user=user)
+
+
+def revoke_api_token(*, user: AbstractBaseUser) -> bool:
+    """Delete ``user``'s API token; True if there was one."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return bool(deleted)

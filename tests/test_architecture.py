@@ -11,10 +11,11 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE_MODULES = ["indicators/scoring.py"]
+PURE_MODULES = ["indicators/scoring.py", "alerts/rules.py"]
 ALLOWED_PURE_IMPORTS = {
     "__future__",
     "collections",
+    "enum",
     "dataclasses",
     "datetime",
     "math",

@@ -8,7 +8,12 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from indicators.models import Observation
-from indicators.services import ObservationBatchError, RowError, record_observations
+from indicators.services import (
+    ObservationBatchError,
+    RowError,
+    _queue_country_recompute,
+    record_observations,
+)
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -56,7 +61,8 @@ def test_a_valid_batch_is_stored(django_capture_on_commit_callbacks):
         result = record(good_rows(), recorded_by=user)
     assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
     assert result.countries == {"SYR", "NOR"}
-    assert len(callbacks) == 2  # one recompute queued per changed country
+    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
+    assert recomputes == [("NOR",), ("SYR",)]  # one recompute queued per changed country
     stored = Observation.objects.get(country__iso3="SYR", indicator__code="1.1")
     assert (stored.value, stored.confidence, stored.source_url, stored.note) == (
         1.0,

@@ -1,0 +1,755 @@
+"""Writes for alerts: evaluating runs and observations, the outbox, reminders, digests and
+the alert lifecycle. Every step is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from alerts import rules, selectors
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    Digest,
+    Notification,
+    RedFlagCheck,
+    RunEvaluation,
+    Subscription,
+)
+from alerts.transports import ACK_SALT, TRANSPORTS, TransportError, absolute_url, send_mail_message
+from countries.models import Country
+from indicators.models import Observation, ScoringRun
+from indicators.roles import Role, has_role
+
+logger = logging.getLogger(__name__)
+
+# A claimed notification not finished within this lease can be claimed again (a worker
+# killed mid-send loses nothing; the stable Message-ID lets mail clients merge the rare
+# duplicate).
+CLAIM_LEASE = timedelta(minutes=5)
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+RED_FLAG_SAFETY_WINDOW = timedelta(days=7)
+
+
+# --- Evaluation ------------------------------------------------------------------------
+
+
+def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Alert]:
+    """Raise or escalate alerts for one finished scoring run, once per run."""
+    now = now or timezone.now()
+    run = ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.SUCCEEDED).first()
+    if run is None:
+        return []
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                evaluation = RunEvaluation.objects.create(run=run, evaluated_at=now)
+        except IntegrityError:
+            return []  # evaluated already, by this or another worker
+        previous, current = selectors.run_score_frames(run)
+        escalations = rules.find_escalations(previous, current, selectors.alert_thresholds())
+        alerts = [alert for e in escalations if (alert := apply_escalation(e, run=run, now=now))]
+        evaluation.escalations = len(alerts)
+        evaluation.save(update_fields=["escalations"])
+    return alerts
+
+
+def evaluate_red_flags(
+    *, observation_ids: Iterable[int], now: datetime | None = None
+) -> list[Alert]:
+    """Raise or escalate red-flag alerts for newly recorded observations, once per version."""
+    now = now or timezone.now()
+    frame = selectors.observations_for_red_flags(observation_ids)
+    if frame.empty:
+        return []
+    thresholds = selectors.alert_thresholds()
+    flags = {e.observation_id: e for e in rules.find_red_flags(frame, thresholds)}
+    alerts: list[Alert] = []
+    for row in frame.itertuples():
+        if row.id not in flags:
+            continue
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    RedFlagCheck.objects.create(
+                        observation_id=row.id,
+                        observation_updated_at=row.updated_at,
+                        checked_at=now,
+                    )
+            except IntegrityError:
+                continue  # this version of the observation was checked already
+            alert = apply_escalation(
+                flags[row.id], observation=Observation.objects.get(pk=row.id), now=now
+            )
+            if alert is not None:
+                alerts.append(alert)
+    return alerts
+
+
+def evaluate_missed(*, now: datetime | None = None) -> int:
+    """Safety net on a schedule: evaluate runs and red flags the on-commit path missed."""
+    now = now or timezone.now()
+    runs = ScoringRun.objects.filter(
+        status=ScoringRun.Status.SUCCEEDED,
+        evaluation__isnull=True,
+        finished_at__gte=now - RED_FLAG_SAFETY_WINDOW,
+    ).order_by("started_at")
+    count = sum(len(evaluate_scoring_run(run_id=run.pk, now=now)) for run in runs)
+    candidates = selectors.unchecked_red_flag_candidates(
+        since=now - RED_FLAG_SAFETY_WINDOW, thresholds=selectors.alert_thresholds()
+    )
+    if candidates:
+        count += len(evaluate_red_flags(observation_ids=candidates, now=now))
+    return count
+
+
+def apply_escalation(
+    escalation: rules.Escalation,
+    *,
+    run: ScoringRun | None = None,
+    observation: Observation | None = None,
+    now: datetime,
+) -> Alert | None:
+    """Open an alert, or escalate the active one for the same (country, rule, crime type).
+
+    Returns the alert opened or escalated, or None when the active alert already says as
+    much (the evidence is still recorded in its history). Notifications are queued for
+    every covering subscriber on immediate delivery.
+    """
+    country = Country.objects.get(iso3=escalation.country)
+    fields = _alert_fields(escalation, run=run, observation=observation)
+    with transaction.atomic():
+        active = (
+            Alert.objects.select_for_update()
+            .filter(
+                country=country,
+                rule=escalation.rule,
+                crime_type=escalation.crime_type,
+                status__in=Alert.ACTIVE,
+            )
+            .first()
+        )
+        if active is None:
+            try:
+                with transaction.atomic():
+                    alert = Alert.objects.create(country=country, opened_at=now, **fields)
+            except IntegrityError:
+                # Another worker opened it a moment ago: treat this as a further rise.
+                active = Alert.objects.select_for_update().get(
+                    country=country,
+                    rule=escalation.rule,
+                    crime_type=escalation.crime_type,
+                    status__in=Alert.ACTIVE,
+                )
+            else:
+                _record(
+                    alert,
+                    AlertEvent.Kind.OPENED,
+                    escalation.summary,
+                    now,
+                    run=run,
+                    observation=observation,
+                    data=_numbers(escalation),
+                )
+                _queue_notifications(alert, kind=Notification.Kind.ALERT, round_=0, now=now)
+                return alert
+        if not rules.is_further_rise(
+            escalation,
+            severity=active.severity,
+            score=active.score,
+            value=active.value,
+            indicator=active.indicator,
+        ):
+            _record(
+                active,
+                AlertEvent.Kind.NOTE,
+                f"Still present: {escalation.summary}",
+                now,
+                run=run,
+                observation=observation,
+                data=_numbers(escalation),
+            )
+            return None
+        for name, value in fields.items():
+            setattr(active, name, value)
+        active.status = Alert.Status.OPEN  # a further rise needs a fresh acknowledgement
+        active.escalated_at = now
+        active.escalation_count = F("escalation_count") + 1
+        active.save()
+        active.refresh_from_db()
+        _record(
+            active,
+            AlertEvent.Kind.ESCALATED,
+            escalation.summary,
+            now,
+            run=run,
+            observation=observation,
+            data=_numbers(escalation),
+        )
+        _queue_notifications(
+            active, kind=Notification.Kind.ALERT, round_=active.escalation_count, now=now
+        )
+        return active
+
+
+def _alert_fields(
+    escalation: rules.Escalation, *, run: ScoringRun | None, observation: Observation | None
+) -> dict[str, Any]:
+    return {
+        "rule": escalation.rule.value,
+        "crime_type": escalation.crime_type,
+        "severity": escalation.severity.value,
+        "summary": escalation.summary,
+        "period": escalation.period,
+        "score": escalation.score,
+        "previous_score": escalation.previous_score,
+        "level": escalation.level or "",
+        "previous_level": escalation.previous_level or "",
+        "change_3m": escalation.change_3m,
+        "change_3m_z": escalation.change_3m_z,
+        "drivers": [list(d) for d in escalation.drivers],
+        "indicator": escalation.indicator or "",
+        "value": escalation.value,
+        "run": run,
+        "observation": observation,
+    }
+
+
+def _numbers(escalation: rules.Escalation) -> dict[str, Any]:
+    return {
+        "severity": escalation.severity.value,
+        "score": escalation.score,
+        "previous_score": escalation.previous_score,
+        "level": escalation.level,
+        "change_3m": escalation.change_3m,
+        "change_3m_z": escalation.change_3m_z,
+        "drivers": [list(d) for d in escalation.drivers],
+        "indicator": escalation.indicator,
+        "value": escalation.value,
+    }
+
+
+def _record(
+    alert: Alert,
+    kind: str,
+    message: str,
+    now: datetime,
+    *,
+    actor: Any = None,
+    run: ScoringRun | None = None,
+    observation: Observation | None = None,
+    data: dict[str, Any] | None = None,
+) -> AlertEvent:
+    return AlertEvent.objects.create(
+        alert=alert,
+        kind=kind,
+        actor=actor,
+        message=message,
+        run=run,
+        observation=observation,
+        data=data or {},
+        created_at=now,
+    )
+
+
+# --- Notifications (the outbox) --------------------------------------------------------
+
+
+def _queue_notifications(
+    alert: Alert, *, kind: str, round_: int, now: datetime, users: Iterable[Any] | None = None
+) -> list[Notification]:
+    """Create one pending row per recipient and channel, then ask for a dispatch on commit.
+
+    Recipients are the immediate subscribers covering the alert, or ``users``.
+    """
+    wanted: dict[tuple[int, str], Notification] = {}
+    if users is None:
+        subscriptions = selectors.covering_subscriptions(alert.country, alert.severity).filter(
+            delivery=Subscription.Delivery.IMMEDIATE
+        )
+        pairs = [(s.user, s) for s in subscriptions]
+    else:
+        pairs = [(user, None) for user in users]
+    for user, subscription in pairs:
+        if user.email:
+            wanted.setdefault(
+                (user.pk, Notification.Channel.EMAIL),
+                _notification(
+                    alert, user, Notification.Channel.EMAIL, kind, round_, user.email, "", now
+                ),
+            )
+        if subscription is not None and subscription.webhook_url:
+            wanted.setdefault(
+                (user.pk, Notification.Channel.WEBHOOK),
+                _notification(
+                    alert,
+                    user,
+                    Notification.Channel.WEBHOOK,
+                    kind,
+                    round_,
+                    subscription.webhook_url,
+                    subscription.webhook_secret,
+                    now,
+                ),
+            )
+    created = Notification.objects.bulk_create(wanted.values(), ignore_conflicts=True)
+    if created:
+        transaction.on_commit(_queue_dispatch)
+    return created
+
+
+def _notification(
+    alert: Alert,
+    user: Any,
+    channel: str,
+    kind: str,
+    round_: int,
+    target: str,
+    secret: str,
+    now: datetime,
+) -> Notification:
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    return Notification(
+        alert=alert,
+        recipient=user,
+        channel=channel,
+        kind=kind,
+        round=round_,
+        target=target,
+        webhook_secret=secret,
+        created_at=now,
+        next_attempt_at=now,
+        message_id=f"<alert-{alert.pk}-{kind}-{round_}-{channel}-{user.pk}."
+        f"{uuid.uuid4().hex[:12]}@{domain}>",
+    )
+
+
+def _queue_dispatch() -> None:
+    from alerts import tasks  # tasks import this module
+
+    tasks.dispatch_pending_notifications.delay()
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    sent: int
+    retrying: int
+    failed: int
+
+
+def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> DispatchResult:
+    """Send pending notifications that are due; each row is claimed before it is sent.
+
+    Transient failures are retried with exponential back-off (30 s, 1 min, 2 min, ...
+    up to 1 h); after the last attempt, or on a permanent failure, the row is marked
+    failed and the failure is recorded on the alert. Running this twice sends once.
+    """
+    now = now or timezone.now()
+    max_attempts = selectors.alert_settings().max_delivery_attempts
+    due = _due_notifications(now).values_list("pk", flat=True)[:limit]
+    sent = retrying = failed = 0
+    for pk in list(due):
+        claimed = (
+            _due_notifications(now)
+            .filter(pk=pk)
+            .update(claimed_until=now + CLAIM_LEASE, attempts=F("attempts") + 1)
+        )
+        if not claimed:
+            continue  # another dispatcher has it
+        notification = Notification.objects.select_related("alert__country", "recipient").get(pk=pk)
+        try:
+            TRANSPORTS[notification.channel]().send(notification)
+        except TransportError as exc:
+            if exc.permanent or notification.attempts >= max_attempts:
+                failed += 1
+                _mark_failed(notification, str(exc), now)
+            else:
+                retrying += 1
+                delay = min(RETRY_BASE * 2 ** (notification.attempts - 1), RETRY_CAP)
+                Notification.objects.filter(pk=pk).update(
+                    last_error=str(exc), next_attempt_at=now + delay, claimed_until=None
+                )
+        else:
+            sent += 1
+            Notification.objects.filter(pk=pk).update(
+                sent_at=timezone.now(), claimed_until=None, last_error=""
+            )
+    return DispatchResult(sent=sent, retrying=retrying, failed=failed)
+
+
+def _due_notifications(now: datetime) -> Any:
+    return (
+        Notification.objects.filter(
+            sent_at__isnull=True, failed_at__isnull=True, next_attempt_at__lte=now
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("next_attempt_at", "pk")
+    )
+
+
+def _mark_failed(notification: Notification, error: str, now: datetime) -> None:
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(
+            failed_at=now, last_error=error, claimed_until=None
+        )
+        _record(
+            notification.alert,
+            AlertEvent.Kind.DELIVERY_FAILED,
+            f"{notification.get_channel_display()} to {notification.target} failed after "
+            f"{notification.attempts} attempt(s): {error}",
+            now,
+            data={"notification": notification.pk},
+        )
+
+
+def retry_failed_notifications(
+    *, notification_ids: Iterable[int], user: Any, now: datetime | None = None
+) -> int:
+    """Put failed notifications back in the outbox (administrators, e.g. after an outage)."""
+    if not has_role(user, Role.ADMINISTRATOR):
+        raise PermissionDenied("Only administrators can retry deliveries.")
+    now = now or timezone.now()
+    count = Notification.objects.filter(
+        pk__in=list(notification_ids), failed_at__isnull=False, sent_at__isnull=True
+    ).update(failed_at=None, next_attempt_at=now, attempts=0, claimed_until=None)
+    if count:
+        transaction.on_commit(_queue_dispatch)
+    return count
+
+
+# --- Reminders and escalation to administrators ----------------------------------------
+
+
+def escalate_unacknowledged(*, now: datetime | None = None) -> list[Alert]:
+    """Re-send critical alerts left unacknowledged and tell the administrators, once per
+    escalation period (default 24 h) for as long as they stay unacknowledged."""
+    now = now or timezone.now()
+    period = timedelta(hours=selectors.alert_settings().escalation_hours)
+    reminded = []
+    candidates = Alert.objects.filter(
+        status=Alert.Status.OPEN, severity=rules.Severity.CRITICAL
+    ).select_related("country")
+    for alert in candidates:
+        since = max(filter(None, [alert.opened_at, alert.escalated_at, alert.last_reminder_at]))
+        if now - since < period:
+            continue
+        with transaction.atomic():
+            # Claim the reminder: only one worker wins for this period.
+            won = Alert.objects.filter(
+                pk=alert.pk, status=Alert.Status.OPEN, last_reminder_at=alert.last_reminder_at
+            ).update(last_reminder_at=now)
+            if not won:
+                continue
+            round_ = alert.events.filter(kind=AlertEvent.Kind.REMINDED).count() + 1
+            recipients = {
+                n.recipient
+                for n in alert.notifications.filter(kind=Notification.Kind.ALERT).select_related(
+                    "recipient"
+                )
+            }
+            _queue_notifications(
+                alert,
+                kind=Notification.Kind.REMINDER,
+                round_=round_,
+                now=now,
+                users=sorted(recipients, key=lambda u: u.pk),
+            )
+            admins = list(selectors.administrators())
+            _queue_notifications(
+                alert, kind=Notification.Kind.ADMIN_ESCALATION, round_=round_, now=now, users=admins
+            )
+            _record(
+                alert,
+                AlertEvent.Kind.REMINDED,
+                f"Unacknowledged for {_hours(now - since)} h: re-sent to "
+                f"{len(recipients)} recipient(s) and escalated to {len(admins)} "
+                "administrator(s).",
+                now,
+            )
+            reminded.append(alert)
+    return reminded
+
+
+def _hours(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 3600)
+
+
+# --- Lifecycle -------------------------------------------------------------------------
+
+
+def can_act_on(alert: Alert, user: Any) -> bool:
+    """Only the alert's recipients and administrators acknowledge, resolve or dismiss."""
+    return has_role(user, Role.ADMINISTRATOR) or selectors.is_recipient(alert, user)
+
+
+def acknowledge(
+    *, alert: Alert, user: Any, now: datetime | None = None, via_link: bool = False
+) -> Alert:
+    _require(alert, user)
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN).update(
+            status=Alert.Status.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user
+        )
+        if not changed:
+            raise ValidationError("Only an open alert can be acknowledged.")
+        _record(
+            alert,
+            AlertEvent.Kind.ACKNOWLEDGED,
+            "Acknowledged from the e-mail link." if via_link else "Acknowledged.",
+            now,
+            actor=user,
+        )
+    alert.refresh_from_db()
+    return alert
+
+
+def resolve(*, alert: Alert, user: Any, note: str, now: datetime | None = None) -> Alert:
+    _require(alert, user)
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, status__in=Alert.ACTIVE).update(
+            status=Alert.Status.RESOLVED,
+            resolved_at=now,
+            resolved_by=user,
+            resolution_note=note.strip(),
+        )
+        if not changed:
+            raise ValidationError("Only an open or acknowledged alert can be resolved.")
+        _record(alert, AlertEvent.Kind.RESOLVED, note.strip() or "Resolved.", now, actor=user)
+    alert.refresh_from_db()
+    return alert
+
+
+def dismiss(*, alert: Alert, user: Any, reason: str, now: datetime | None = None) -> Alert:
+    _require(alert, user)
+    if not reason.strip():
+        raise ValidationError({"reason": "A dismissal needs a reason; it is kept."})
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Alert.objects.filter(pk=alert.pk, status__in=Alert.ACTIVE).update(
+            status=Alert.Status.DISMISSED,
+            dismissed_at=now,
+            dismissed_by=user,
+            dismissal_reason=reason.strip(),
+        )
+        if not changed:
+            raise ValidationError("Only an open or acknowledged alert can be dismissed.")
+        _record(alert, AlertEvent.Kind.DISMISSED, reason.strip(), now, actor=user)
+    alert.refresh_from_db()
+    return alert
+
+
+def add_note(*, alert: Alert, user: Any, text: str, now: datetime | None = None) -> AlertEvent:
+    if not has_role(user):
+        raise PermissionDenied("Only signed-in users with a role can add notes.")
+    if not text.strip():
+        raise ValidationError({"text": "A note cannot be empty."})
+    return _record(alert, AlertEvent.Kind.NOTE, text.strip(), now or timezone.now(), actor=user)
+
+
+def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
+    """Acknowledge through a signed e-mail link: it expires, and works only once."""
+    try:
+        payload = signing.loads(
+            token, salt=ACK_SALT, max_age=timedelta(days=settings.ALERT_ACK_LINK_MAX_AGE_DAYS)
+        )
+    except signing.SignatureExpired as exc:
+        raise ValidationError("This acknowledgement link has expired.") from exc
+    except signing.BadSignature as exc:
+        raise ValidationError("This acknowledgement link is not valid.") from exc
+    now = now or timezone.now()
+    with transaction.atomic():
+        used = Notification.objects.filter(pk=payload["n"], ack_used_at__isnull=True).update(
+            ack_used_at=now
+        )
+        if not used:
+            raise ValidationError("This acknowledgement link has already been used.")
+        notification = Notification.objects.select_related("alert", "recipient").get(
+            pk=payload["n"]
+        )
+        alert = notification.alert
+        if alert.status != Alert.Status.OPEN:
+            raise ValidationError(f"This alert is already {alert.get_status_display().lower()}.")
+        return acknowledge(alert=alert, user=notification.recipient, now=now, via_link=True)
+
+
+def _require(alert: Alert, user: Any) -> None:
+    if not can_act_on(alert, user):
+        raise PermissionDenied("Only the alert's recipients and administrators can do this.")
+
+
+# --- Subscriptions ---------------------------------------------------------------------
+
+
+def save_subscription(*, subscription: Subscription, countries: Iterable[Country]) -> Subscription:
+    """Create or update a subscription; a webhook gets its signing secret once."""
+    if subscription.webhook_url and not subscription.webhook_secret:
+        subscription.webhook_secret = Subscription.new_webhook_secret()
+    if not subscription.all_countries and not subscription.regions and not list(countries):
+        raise ValidationError("Choose countries, regions or all countries.")
+    with transaction.atomic():
+        subscription.save()
+        subscription.countries.set(countries)
+    return subscription
+
+
+# --- Digests ---------------------------------------------------------------------------
+
+
+def send_daily_digests(*, now: datetime | None = None) -> int:
+    """Yesterday's alerts (UTC day) for digest subscribers, one e-mail each, at most once."""
+    now = now or timezone.now()
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=1)
+    alerts = list(selectors.alerts_between(start, end))
+    subscriptions = (
+        Subscription.objects.filter(
+            active=True, user__is_active=True, delivery=Subscription.Delivery.DIGEST
+        )
+        .select_related("user")
+        .order_by("user_id")
+    )
+    sent = 0
+    for user, matched in _alerts_per_user(subscriptions, alerts).items():
+        if matched:
+            sent += _send_digest(
+                user,
+                Digest.Kind.DAILY,
+                start,
+                end,
+                now,
+                {"alerts": matched, "start": start, "end": end},
+            )
+    return sent
+
+
+def send_weekly_summaries(*, now: datetime | None = None) -> int:
+    """Last week's new, open and resolved alerts and the biggest movers, per focal point."""
+    now = now or timezone.now()
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=7)
+    subscriptions = (
+        Subscription.objects.filter(active=True, weekly_summary=True, user__is_active=True)
+        .select_related("user")
+        .order_by("user_id")
+    )
+    week = list(
+        Alert.objects.filter(
+            Q(opened_at__gte=start, opened_at__lt=end)
+            | Q(status__in=Alert.ACTIVE)
+            | Q(resolved_at__gte=start, resolved_at__lt=end)
+        ).select_related("country")
+    )
+    sent = 0
+    for user, matched in _alerts_per_user(subscriptions, week, any_severity=True).items():
+        covered = _covered_countries(subscriptions.filter(user=user))
+        sent += _send_digest(
+            user,
+            Digest.Kind.WEEKLY,
+            start,
+            end,
+            now,
+            {
+                "start": start,
+                "end": end,
+                "new": [a for a in matched if start <= a.opened_at < end],
+                "open": [a for a in matched if a.status in Alert.ACTIVE],
+                "resolved": [a for a in matched if a.resolved_at and start <= a.resolved_at < end],
+                "movers": selectors.biggest_movers(covered),
+            },
+        )
+    return sent
+
+
+def _alerts_per_user(
+    subscriptions: Any, alerts: list[Alert], *, any_severity: bool = False
+) -> dict[Any, list[Alert]]:
+    per_user: dict[Any, list[Alert]] = {}
+    for subscription in subscriptions:
+        allowed = subscription.min_severity
+        countries = set(subscription.countries.values_list("pk", flat=True))
+        regions = set(subscription.regions)
+        bucket = per_user.setdefault(subscription.user, [])
+        for alert in alerts:
+            covers = (
+                subscription.all_countries
+                or alert.country_id in countries
+                or {alert.country.region, alert.country.sub_region} & regions
+            )
+            severe = (
+                any_severity or rules.Severity(alert.severity).rank >= rules.Severity(allowed).rank
+            )
+            if covers and severe and alert not in bucket:
+                bucket.append(alert)
+    return per_user
+
+
+def _covered_countries(subscriptions: Any) -> list[Country] | None:
+    if any(s.all_countries for s in subscriptions):
+        return None
+    regions = {r for s in subscriptions for r in s.regions}
+    return list(
+        Country.objects.filter(
+            Q(subscriptions__in=list(subscriptions))
+            | Q(region__in=regions)
+            | Q(sub_region__in=regions)
+        ).distinct()
+    )
+
+
+def _send_digest(
+    user: Any, kind: str, start: datetime, end: datetime, now: datetime, context: dict[str, Any]
+) -> int:
+    if not user.email:
+        return 0
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    digest, _ = Digest.objects.get_or_create(
+        user=user,
+        kind=kind,
+        period_start=start,
+        defaults={
+            "period_end": end,
+            "created_at": now,
+            "alert_count": len(context.get("alerts", context.get("new", []))),
+            "message_id": f"<digest-{kind}-{user.pk}-{start:%Y%m%d}.{uuid.uuid4().hex[:12]}"
+            f"@{domain}>",
+        },
+    )
+    claimed = Digest.objects.filter(pk=digest.pk, sent_at__isnull=True).update(
+        attempts=F("attempts") + 1, sent_at=now
+    )
+    if not claimed:
+        return 0  # sent already
+    context = {
+        **context,
+        "user": user,
+        "inbox_url": absolute_url("/alerts/"),
+        "site_url": settings.SITE_URL,
+    }
+    try:
+        send_mail_message(
+            to=user.email,
+            subject=" ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split()),
+            text=render_to_string(f"alerts/email/{kind}.txt", context),
+            html=render_to_string(f"alerts/email/{kind}.html", context),
+            message_id=digest.message_id,
+        )
+    except TransportError as exc:
+        Digest.objects.filter(pk=digest.pk).update(sent_at=None, last_error=str(exc))
+        logger.warning("Digest %s for %s failed: %s", kind, user, exc)
+        return 0
+    return 1

@@ -1,0 +1,149 @@
+"""Delivery channels: one small class per channel kind, looked up in a plain dict."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from alerts.models import Alert, Notification
+
+ACK_SALT = "alerts.acknowledge"
+SIGNATURE_HEADER = "X-EarlyWarning-Signature"
+
+
+class TransportError(Exception):
+    """A delivery failed; ``permanent`` failures are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def acknowledgement_token(notification: Notification) -> str:
+    """A signed, timestamped token naming one notification; it expires and works once."""
+    return signing.dumps({"n": notification.pk}, salt=ACK_SALT)
+
+
+def absolute_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def alert_context(notification: Notification) -> dict[str, Any]:
+    alert: Alert = notification.alert
+    return {
+        "alert": alert,
+        "notification": notification,
+        "recipient": notification.recipient,
+        "country": alert.country,
+        "drivers": alert.drivers[:3],
+        "country_url": absolute_url(f"/countries/{alert.country.iso3}/"),
+        "alert_url": absolute_url(reverse("alerts:detail", args=[alert.pk])),
+        "ack_url": absolute_url(
+            reverse("alerts:acknowledge_link", args=[acknowledgement_token(notification)])
+        ),
+        "ack_valid_days": settings.ALERT_ACK_LINK_MAX_AGE_DAYS,
+        "subscriptions_url": absolute_url(reverse("alerts:subscriptions")),
+    }
+
+
+def send_mail_message(*, to: str, subject: str, text: str, html: str, message_id: str) -> None:
+    """Send one e-mail; SMTP and network errors become ``TransportError``."""
+    message = EmailMultiAlternatives(
+        subject=subject.strip(),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Message-ID": message_id},
+        connection=get_connection(fail_silently=False),
+    )
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise TransportError(f"recipient refused: {exc.recipients}", permanent=True) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class EmailTransport:
+    def send(self, notification: Notification) -> None:
+        context = alert_context(notification)
+        template = "alerts/email/alert"  # reminders and escalations adapt their headline
+        send_mail_message(
+            to=notification.target,
+            subject=" ".join(render_to_string(f"{template}_subject.txt", context).split()),
+            text=render_to_string(f"{template}.txt", context),
+            html=render_to_string(f"{template}.html", context),
+            message_id=notification.message_id,
+        )
+
+
+class WebhookTransport:
+    """POSTs the alert as JSON, signed with HMAC-SHA256 of the body under the subscriber's
+    secret, in ``X-EarlyWarning-Signature: sha256=<hex>``."""
+
+    timeout = 10
+
+    def send(self, notification: Notification) -> None:
+        context = alert_context(notification)
+        alert = notification.alert
+        body = json.dumps(
+            {
+                "id": alert.pk,
+                "message_id": notification.message_id,
+                "kind": notification.kind,
+                "country": alert.country.iso3,
+                "country_name": alert.country.name,
+                "rule": alert.rule,
+                "crime_type": alert.crime_type,
+                "severity": alert.severity,
+                "status": alert.status,
+                "summary": alert.summary,
+                "score": alert.score,
+                "previous_score": alert.previous_score,
+                "level": alert.level,
+                "change_3m": alert.change_3m,
+                "drivers": alert.drivers,
+                "period": alert.period.isoformat(),
+                "url": context["alert_url"],
+                "country_url": context["country_url"],
+            },
+            sort_keys=True,
+        ).encode()
+        signature = hmac.new(notification.webhook_secret.encode(), body, hashlib.sha256)
+        request = urllib.request.Request(
+            notification.target,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: f"sha256={signature.hexdigest()}",
+                "User-Agent": "earlywarning-webhook/1",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            # 4xx other than 408/429 will not succeed on retry.
+            permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
+            raise TransportError(f"HTTP {exc.code} from webhook", permanent=permanent) from exc
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+
+TRANSPORTS: dict[str, type[EmailTransport] | type[WebhookTransport]] = {
+    Notification.Channel.EMAIL: EmailTransport,
+    Notification.Channel.WEBHOOK: WebhookTransport,
+}

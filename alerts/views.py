@@ -1,0 +1,178 @@
+"""Alert pages: the inbox, an alert with its history, actions, e-mail links, subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from alerts import selectors, services
+from alerts.forms import DismissForm, InboxFilterForm, NoteForm, ResolveForm, SubscriptionForm
+from alerts.models import Alert, AlertEvent, Notification, Subscription
+from indicators.roles import Role, RoleRequiredMixin, has_role
+
+
+class InboxView(RoleRequiredMixin, TemplateView):
+    template_name = "alerts/inbox.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        form = InboxFilterForm(self.request.GET or {"status": "active"})
+        filters = form.cleaned_data if form.is_valid() else {"status": "active"}
+        alerts = selectors.inbox(
+            status=filters.get("status", ""),
+            severity=filters.get("severity", ""),
+            region=filters.get("region", ""),
+            recipient=self.request.user if filters.get("mine") else None,
+        )
+        page = Paginator(alerts, 50).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return {
+            **super().get_context_data(**kwargs),
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+        }
+
+
+class AlertDetailView(RoleRequiredMixin, TemplateView):
+    template_name = "alerts/detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        alert = get_object_or_404(
+            Alert.objects.select_related(
+                "country",
+                "run",
+                "observation",
+                "acknowledged_by",
+                "resolved_by",
+                "dismissed_by",
+            ).prefetch_related(
+                Prefetch("events", queryset=AlertEvent.objects.select_related("actor")),
+                Prefetch(
+                    "notifications", queryset=Notification.objects.select_related("recipient")
+                ),
+            ),
+            pk=kwargs["pk"],
+        )
+        return {
+            **super().get_context_data(**kwargs),
+            "alert": alert,
+            "can_act": services.can_act_on(alert, self.request.user),
+            "is_admin": has_role(self.request.user, Role.ADMINISTRATOR),
+            "resolve_form": ResolveForm(),
+            "dismiss_form": DismissForm(),
+            "note_form": NoteForm(),
+        }
+
+
+class AlertActionView(RoleRequiredMixin, View):
+    """POST-only: acknowledge, resolve, dismiss, note, retry failed deliveries."""
+
+    def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        alert = get_object_or_404(Alert, pk=pk)
+        data = request.POST
+        try:
+            if action == "acknowledge":
+                services.acknowledge(alert=alert, user=request.user)
+                messages.success(request, "Alert acknowledged.")
+            elif action == "resolve":
+                services.resolve(alert=alert, user=request.user, note=data.get("note", ""))
+                messages.success(request, "Alert resolved.")
+            elif action == "dismiss":
+                services.dismiss(alert=alert, user=request.user, reason=data.get("reason", ""))
+                messages.success(request, "Alert dismissed; the reason is kept.")
+            elif action == "note":
+                services.add_note(alert=alert, user=request.user, text=data.get("text", ""))
+                messages.success(request, "Note added.")
+            elif action == "retry":
+                count = services.retry_failed_notifications(
+                    notification_ids=alert.notifications.filter(
+                        failed_at__isnull=False
+                    ).values_list("pk", flat=True),
+                    user=request.user,
+                )
+                messages.success(
+                    request, f"{count} failed deliver{'y' if count == 1 else 'ies'} queued again."
+                )
+            else:
+                return HttpResponse(status=404)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except PermissionDenied:
+            raise
+        return HttpResponseRedirect(reverse("alerts:detail", args=[alert.pk]))
+
+
+class AcknowledgeLinkView(View):
+    """The signed link from an e-mail. GET only shows a confirmation, so that mail
+    scanners following links cannot acknowledge alerts; the button POSTs."""
+
+    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+        return render(request, "alerts/acknowledge.html", {"token": token})
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            alert = services.acknowledge_with_token(token=token)
+        except ValidationError as exc:
+            return render(
+                request, "alerts/acknowledge.html", {"error": " ".join(exc.messages)}, status=400
+            )
+        return render(request, "alerts/acknowledge.html", {"alert": alert, "done": True})
+
+
+class SubscriptionListView(RoleRequiredMixin, TemplateView):
+    template_name = "alerts/subscriptions.html"
+    required_roles = (Role.FOCAL_POINT, Role.ADMINISTRATOR)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        subscriptions = Subscription.objects.filter(user=self.request.user).prefetch_related(
+            "countries"
+        )
+        return {**super().get_context_data(**kwargs), "subscriptions": subscriptions}
+
+
+class SubscriptionEditView(RoleRequiredMixin, View):
+    required_roles = (Role.FOCAL_POINT, Role.ADMINISTRATOR)
+
+    def _subscription(self, request: HttpRequest, pk: int | None) -> Subscription:
+        if pk is None:
+            return Subscription(user=request.user)
+        # Focal points manage their own subscriptions only.
+        return get_object_or_404(Subscription, pk=pk, user=request.user)
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        subscription = self._subscription(request, pk)
+        return render(
+            request,
+            "alerts/subscription_form.html",
+            {"form": SubscriptionForm(instance=subscription), "subscription": subscription},
+        )
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        subscription = self._subscription(request, pk)
+        if "delete" in request.POST and subscription.pk:
+            subscription.delete()
+            messages.success(request, "Subscription deleted.")
+            return redirect("alerts:subscriptions")
+        form = SubscriptionForm(request.POST, instance=subscription)
+        if form.is_valid():
+            services.save_subscription(
+                subscription=form.save(commit=False), countries=form.cleaned_data["countries"]
+            )
+            messages.success(request, "Subscription saved.")
+            return redirect("alerts:subscriptions")
+        return render(
+            request,
+            "alerts/subscription_form.html",
+            {"form": form, "subscription": subscription},
+            status=400,
+        )
