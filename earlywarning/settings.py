@@ -5,6 +5,7 @@ See ``.env.example`` for every variable and its meaning.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -99,7 +100,12 @@ USE_TZ = True
 # --- Static files ----------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Plotly's JavaScript from the copy inside the plotly package, never a CDN: the
+    # dashboard must work on a closed network. Served as vendor/plotly/plotly.min.js.
+    ("vendor/plotly", Path(find_spec("plotly").origin).parent / "package_data"),  # type: ignore[arg-type, union-attr]
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

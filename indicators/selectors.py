@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import F
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import ExtractYear, Rank
 
+from countries.models import Country
 from indicators.models import (
     DEFAULT_STALENESS_DAYS,
+    CrimeGroup,
     Indicator,
+    MethodologyVersion,
     Observation,
     RiskFactor,
+    RiskScore,
+    ScoringRun,
     ScoringSettings,
 )
-from indicators.scoring import Thresholds
+from indicators.scoring import Thresholds, assign_levels
 
 OBSERVATION_COLUMNS = ["country", "indicator", "observed_on", "value"]
 
@@ -83,3 +102,594 @@ def scoring_thresholds() -> Thresholds:
         very_high_from=current.very_high_from,
         min_coverage=current.min_coverage,
     )
+
+
+# --- Dashboard -------------------------------------------------------------------------
+# Each page reads the published scores with one ``.values()`` query per need, so the
+# number of queries never grows with the number of countries or periods.
+
+CRIMES = ("overall", "genocide", "crimes_against_humanity", "war_crimes")
+_SCORE_NUMBERS = [
+    "overall",
+    "genocide",
+    "crimes_against_humanity",
+    "war_crimes",
+    "coverage",
+    "change_3m",
+    "change_12m",
+    "change_3m_z",
+]
+_RANKING_FIELDS = {
+    "iso3": "country__iso3",
+    "name": "country__name",
+    "region": "country__region",
+    **{name: name for name in _SCORE_NUMBERS},
+    "overall_crime": "overall_crime",
+    "level": "level",
+}
+_HISTORY_FIELDS = [
+    "period",
+    *_SCORE_NUMBERS,
+    "overall_crime",
+    "level",
+    "factor_scores",
+    "contributions",
+]
+
+
+@dataclass(frozen=True)
+class IndicatorRow:
+    """An indicator of the framework, with the weight in force."""
+
+    id: int
+    code: str
+    label: str
+    weight: float
+    staleness_days: int
+    verification: str
+    verification_label: str
+
+
+@dataclass(frozen=True)
+class FactorRow:
+    """A risk factor of the framework, with the weight in force and its indicators."""
+
+    id: int
+    code: str
+    title: str
+    group: str
+    group_label: str
+    summary: str
+    note: str
+    weight: float
+    indicators: list[IndicatorRow]
+
+
+def framework_rows(*, methodology: MethodologyVersion | None = None) -> list[FactorRow]:
+    """The 14 factors with their indicators in two queries.
+
+    Weights and staleness limits are those frozen in ``methodology`` when given (the
+    published scores' weights), else the current ones in the database.
+    """
+    factor_weights = methodology.factor_weights if methodology else {}
+    indicator_weights = methodology.indicator_weights if methodology else {}
+    staleness = methodology.staleness_days if methodology else {}
+    verification_labels = dict(Indicator.Verification.choices)
+    group_labels = dict(CrimeGroup.choices)
+    by_factor: dict[int, list[IndicatorRow]] = {}
+    for row in Indicator.objects.order_by("factor__number", "position").values(
+        "id", "code", "label", "weight", "staleness_days", "verification", "factor_id"
+    ):
+        by_factor.setdefault(row["factor_id"], []).append(
+            IndicatorRow(
+                id=row["id"],
+                code=row["code"],
+                label=row["label"],
+                weight=float(indicator_weights.get(row["code"], row["weight"])),
+                staleness_days=int(
+                    staleness.get(row["code"], row["staleness_days"] or DEFAULT_STALENESS_DAYS)
+                ),
+                verification=row["verification"],
+                verification_label=verification_labels.get(
+                    row["verification"], row["verification"]
+                ),
+            )
+        )
+    return [
+        FactorRow(
+            id=row["id"],
+            code=row["code"],
+            title=row["title"],
+            group=row["group"],
+            group_label=group_labels.get(row["group"], row["group"]),
+            summary=row["summary"],
+            note=row["note"],
+            weight=float(factor_weights.get(row["code"], row["weight"])),
+            indicators=by_factor.get(row["id"], []),
+        )
+        for row in RiskFactor.objects.order_by("number").values(
+            "id", "code", "title", "group", "summary", "note", "weight"
+        )
+    ]
+
+
+def score_period_range(*, methodology: MethodologyVersion) -> tuple[date, date] | None:
+    """The first and last month end scored under ``methodology``, or None."""
+    bounds = RiskScore.objects.filter(methodology=methodology).aggregate(
+        first=Min("period"), last=Max("period")
+    )
+    if bounds["last"] is None:
+        return None
+    return bounds["first"], bounds["last"]
+
+
+def latest_observation_date() -> date | None:
+    """The date of the newest observation of any country."""
+    latest: date | None = Observation.objects.aggregate(latest=Max("observed_on"))["latest"]
+    return latest
+
+
+def scores_at(
+    *, methodology: MethodologyVersion, period: date, crime: str = "overall"
+) -> pd.DataFrame:
+    """Every scored country at one month end, in one query, highest ``crime`` score first.
+
+    Columns: iso3, name, region, overall, genocide, crimes_against_humanity, war_crimes,
+    coverage, change_3m, change_12m, change_3m_z, overall_crime, level, then ``score``
+    (the ``crime`` column) and ``crime_level``: the stored level for the overall score;
+    for a crime-specific score the level of its value under the methodology's
+    thresholds, "insufficient_data" when the coverage is below the floor. Countries with
+    insufficient data come after all others.
+    """
+    if crime not in CRIMES:
+        raise ValueError(f"Unknown crime type {crime!r}.")
+    rows = RiskScore.objects.filter(methodology=methodology, period=period).values_list(
+        *_RANKING_FIELDS.values()
+    )
+    frame = pd.DataFrame.from_records(list(rows), columns=list(_RANKING_FIELDS))
+    frame[_SCORE_NUMBERS] = frame[_SCORE_NUMBERS].astype(float)
+    frame["score"] = frame[crime]
+    if crime == "overall":
+        frame["crime_level"] = frame["level"]
+    else:
+        frame["crime_level"] = assign_levels(
+            frame[crime].to_numpy(dtype=float),
+            frame["coverage"].to_numpy(dtype=float),
+            Thresholds(**methodology.thresholds),
+        )
+    # Thin data ranks after every country with enough data, whatever its number.
+    insufficient = frame["crime_level"] == "insufficient_data"
+    return (
+        frame.assign(_thin=insufficient)
+        .sort_values(["_thin", "score", "name"], ascending=[True, False, True], na_position="last")
+        .drop(columns="_thin")
+        .reset_index(drop=True)
+    )
+
+
+def country_score_history(*, methodology: MethodologyVersion, country: Country) -> pd.DataFrame:
+    """The country's scores for every month end, oldest first, in one query.
+
+    Columns: period (datetime64), the score numbers, overall_crime, level, and
+    factor_scores and contributions as dicts keyed by factor code.
+    """
+    rows = (
+        RiskScore.objects.filter(methodology=methodology, country=country)
+        .order_by("period")
+        .values_list(*_HISTORY_FIELDS)
+    )
+    frame = pd.DataFrame.from_records(list(rows), columns=_HISTORY_FIELDS)
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame[_SCORE_NUMBERS] = frame[_SCORE_NUMBERS].astype(float)
+    return frame
+
+
+def compare_history(
+    *, methodology: MethodologyVersion, countries: Collection[Country]
+) -> pd.DataFrame:
+    """Scores of a few countries for every month end, in one query.
+
+    Columns: iso3, name, period (datetime64), overall, coverage, level, factor_scores.
+    """
+    columns = ["iso3", "name", "period", "overall", "coverage", "level", "factor_scores"]
+    rows = (
+        RiskScore.objects.filter(methodology=methodology, country__in=list(countries))
+        .order_by("country__name", "period")
+        .values_list(
+            "country__iso3",
+            "country__name",
+            "period",
+            "overall",
+            "coverage",
+            "level",
+            "factor_scores",
+        )
+    )
+    frame = pd.DataFrame.from_records(list(rows), columns=columns)
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame[["overall", "coverage"]] = frame[["overall", "coverage"]].astype(float)
+    return frame
+
+
+def factor_ranking(
+    *, methodology: MethodologyVersion, period: date, factor_code: str
+) -> pd.DataFrame:
+    """Every scored country's score on one factor at one month end, highest first.
+
+    Columns: iso3, name, region, factor_score (0-1, NaN when the factor has no data
+    there), contribution (points of the overall score), level, coverage.
+    """
+    columns = ["iso3", "name", "region", "factor_scores", "contributions", "level", "coverage"]
+    rows = RiskScore.objects.filter(methodology=methodology, period=period).values_list(
+        "country__iso3",
+        "country__name",
+        "country__region",
+        "factor_scores",
+        "contributions",
+        "level",
+        "coverage",
+    )
+    frame = pd.DataFrame.from_records(list(rows), columns=columns)
+    frame["factor_score"] = [
+        float(scores.get(factor_code, "nan")) for scores in frame["factor_scores"]
+    ]
+    frame["contribution"] = [
+        float(points.get(factor_code, 0.0)) for points in frame["contributions"]
+    ]
+    frame["coverage"] = frame["coverage"].astype(float)
+    frame = frame.drop(columns=["factor_scores", "contributions"])
+    return frame.sort_values(
+        ["factor_score", "name"], ascending=[False, True], na_position="last"
+    ).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class IndicatorStatus:
+    """One indicator for one country: its newest observation and its history."""
+
+    indicator: IndicatorRow
+    value: float | None
+    observed_on: date | None
+    source: str
+    source_url: str
+    confidence: str
+    note: str
+    stale: bool
+    observations: int
+    history: list[float]
+    """Values oldest first (same-day sources averaged), for a sparkline."""
+
+    @property
+    def analyst_scale(self) -> str:
+        """The value on the analysts' 0-3 scale, in words."""
+        if self.value is None:
+            return ""
+        return ANALYST_SCALE_LABELS[min(3, max(0, round(self.value * 3)))]
+
+
+ANALYST_SCALE_LABELS = ("absent", "low", "moderate", "high")
+
+
+def country_indicator_status(
+    *, country: Country, framework: Sequence[FactorRow], today: date
+) -> dict[str, list[IndicatorStatus]]:
+    """Each factor code -> its indicators' status for ``country``, in one query.
+
+    An indicator is ``stale`` when its newest observation is older than its staleness
+    limit on ``today``: the score no longer uses it.
+    """
+    rows = (
+        Observation.objects.filter(country=country)
+        .order_by("indicator_id", "observed_on", "id")
+        .values_list(
+            "indicator_id", "observed_on", "value", "source", "source_url", "confidence", "note"
+        )
+    )
+    by_indicator: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_indicator.setdefault(row[0], []).append(row)
+    result: dict[str, list[IndicatorStatus]] = {}
+    for factor in framework:
+        statuses = []
+        for indicator in factor.indicators:
+            found = by_indicator.get(indicator.id, [])
+            daily: dict[date, list[float]] = {}
+            for row in found:
+                daily.setdefault(row[1], []).append(float(row[2]))
+            last = found[-1] if found else None
+            statuses.append(
+                IndicatorStatus(
+                    indicator=indicator,
+                    value=float(last[2]) if last else None,
+                    observed_on=last[1] if last else None,
+                    source=last[3] if last else "",
+                    source_url=last[4] if last else "",
+                    confidence=last[5] if last else "",
+                    note=last[6] if last else "",
+                    stale=bool(last and (today - last[1]).days > indicator.staleness_days),
+                    observations=len(found),
+                    history=[sum(v) / len(v) for v in daily.values()],
+                )
+            )
+        result[factor.code] = statuses
+    return result
+
+
+OBSERVATION_EXPORT_COLUMNS = [
+    "country",
+    "indicator",
+    "observed_on",
+    "value",
+    "confidence",
+    "source",
+    "source_url",
+    "note",
+    "recorded_by",
+    "updated_at",
+]
+
+
+def country_observation_rows(*, country: Country) -> list[tuple[Any, ...]]:
+    """The country's observations as rows of ``OBSERVATION_EXPORT_COLUMNS``, one query."""
+    return list(
+        Observation.objects.filter(country=country)
+        .order_by("indicator__factor__number", "indicator__position", "observed_on", "source")
+        .values_list(
+            "country__iso3",
+            "indicator__code",
+            "observed_on",
+            "value",
+            "confidence",
+            "source",
+            "source_url",
+            "note",
+            "recorded_by__username",
+            "updated_at",
+        )
+    )
+
+
+# --- Coverage --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndicatorCoverage:
+    """How much data one indicator has: observations, countries, years and sources."""
+
+    code: str
+    label: str
+    verification_label: str
+    observations: int
+    countries: int
+    years: int
+    first_year: int | None
+    last_year: int | None
+    sources: list[str]
+
+    @property
+    def has_data(self) -> bool:
+        return self.observations > 0
+
+
+@dataclass(frozen=True)
+class FactorCoverage:
+    code: str
+    title: str
+    countries: int
+    """Countries with at least one observation on any indicator of the factor."""
+    indicators: list[IndicatorCoverage]
+
+    @property
+    def indicators_with_data(self) -> int:
+        return sum(1 for indicator in self.indicators if indicator.has_data)
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """What data feeds each factor and indicator, and which indicators have none."""
+
+    factors: list[FactorCoverage]
+    observations: int
+    countries: int
+
+    @property
+    def indicators_without_data(self) -> list[IndicatorCoverage]:
+        return [i for f in self.factors for i in f.indicators if not i.has_data]
+
+
+def coverage_report(
+    *,
+    factor_codes: Collection[str] | None = None,
+    framework: Sequence[FactorRow] | None = None,
+) -> CoverageReport:
+    """Coverage per factor and indicator (of some factors, or all), in six queries.
+
+    Counts distinct countries and calendar years with observations, the first and last
+    year, and the source names feeding each indicator. Pass ``framework`` (from
+    ``framework_rows``) when it is at hand, to save two queries.
+    """
+    framework = list(framework) if framework is not None else framework_rows()
+    if factor_codes is not None:
+        framework = [factor for factor in framework if factor.code in set(factor_codes)]
+    observations = Observation.objects.order_by()
+    if factor_codes is not None:
+        observations = observations.filter(indicator__factor__code__in=list(factor_codes))
+    per_indicator = {
+        row["indicator_id"]: row
+        for row in observations.values("indicator_id").annotate(
+            n=Count("id"),
+            countries=Count("country_id", distinct=True),
+            years=Count(ExtractYear("observed_on"), distinct=True),
+            first=Min("observed_on"),
+            last=Max("observed_on"),
+        )
+    }
+    sources: dict[int, list[str]] = {}
+    for indicator_id, source in (
+        observations.values_list("indicator_id", "source").distinct().order_by("source")
+    ):
+        sources.setdefault(indicator_id, []).append(source)
+    per_factor = dict(
+        observations.values_list("indicator__factor_id")
+        .annotate(countries=Count("country_id", distinct=True))
+        .values_list("indicator__factor_id", "countries")
+    )
+    totals = observations.aggregate(n=Count("id"), countries=Count("country_id", distinct=True))
+    factors = []
+    for factor in framework:
+        indicators = []
+        for indicator in factor.indicators:
+            found = per_indicator.get(indicator.id, {})
+            indicators.append(
+                IndicatorCoverage(
+                    code=indicator.code,
+                    label=indicator.label,
+                    verification_label=indicator.verification_label,
+                    observations=int(found.get("n", 0)),
+                    countries=int(found.get("countries", 0)),
+                    years=int(found.get("years", 0)),
+                    first_year=found["first"].year if found else None,
+                    last_year=found["last"].year if found else None,
+                    sources=sources.get(indicator.id, []),
+                )
+            )
+        factors.append(
+            FactorCoverage(
+                code=factor.code,
+                title=factor.title,
+                countries=int(per_factor.get(factor.id, 0)),
+                indicators=indicators,
+            )
+        )
+    return CoverageReport(
+        factors=factors, observations=int(totals["n"]), countries=int(totals["countries"])
+    )
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(ISO3, name) of every country, by name, in one query."""
+    return list(Country.objects.order_by("name").values_list("iso3", "name"))
+
+
+# --- API -------------------------------------------------------------------------------
+
+LATEST_SCORE_FIELDS = (
+    "period",
+    "overall",
+    "genocide",
+    "crimes_against_humanity",
+    "war_crimes",
+    "overall_crime",
+    "level",
+    "coverage",
+    "change_3m",
+    "change_12m",
+    "change_3m_z",
+)
+SCORE_CRIMES = ("overall", "genocide", "crimes_against_humanity", "war_crimes")
+
+
+def countries_with_latest_score(*, methodology: MethodologyVersion | None) -> QuerySet[Country]:
+    """Every country, annotated ``latest_<field>`` for each of ``LATEST_SCORE_FIELDS``.
+
+    The values are those of the country's latest score under ``methodology``; all null for
+    a country without scores, or when ``methodology`` is None. One query for any number
+    of countries: each annotation is a subquery on the (country, methodology, period) index.
+    """
+    latest = RiskScore.objects.filter(country=OuterRef("pk"), methodology=methodology)
+    latest = latest.order_by("-period")
+    return Country.objects.annotate(
+        **{f"latest_{name}": Subquery(latest.values(name)[:1]) for name in LATEST_SCORE_FIELDS}
+    )
+
+
+def score_history(
+    *, country: Country, methodology: MethodologyVersion | None, crime: str
+) -> QuerySet[RiskScore]:
+    """``country``'s scores under ``methodology`` by period, ``score`` = the ``crime`` score.
+
+    ``crime`` is one of ``SCORE_CRIMES``; empty when ``methodology`` is None.
+    """
+    scores = (
+        RiskScore.objects.filter(country=country, methodology=methodology)
+        .annotate(score=F(_score_column(crime)), methodology_number=F("methodology__number"))
+        .order_by("period")
+    )
+    return scores if methodology is not None else scores.none()
+
+
+def ranking_period(*, methodology: MethodologyVersion | None, on_or_before: date) -> date | None:
+    """The latest month end scored under ``methodology`` on or before a date, if any."""
+    if methodology is None:
+        return None
+    found: date | None = RiskScore.objects.filter(
+        methodology=methodology, period__lte=on_or_before
+    ).aggregate(period=Max("period"))["period"]
+    return found
+
+
+def ranking(
+    *, methodology: MethodologyVersion | None, period: date | None, crime: str
+) -> QuerySet[RiskScore]:
+    """Every country's score for ``period``, ``rank`` 1 for the highest ``crime`` score.
+
+    Ties share a rank; countries without that score come last. Filters added to the
+    result (say, on the region) are applied before ranking, so ranks are within them.
+    Empty when either ``methodology`` or ``period`` is None.
+    """
+    column = _score_column(crime)
+    scores = (
+        RiskScore.objects.filter(methodology=methodology, period=period)
+        .select_related("country")
+        .annotate(
+            score=F(column),
+            rank=Window(Rank(), order_by=F(column).desc(nulls_last=True)),
+        )
+        .order_by("rank", "country__name")
+    )
+    return scores if methodology is not None and period is not None else scores.none()
+
+
+def _score_column(crime: str) -> str:
+    if crime not in SCORE_CRIMES:
+        raise ValueError(f"Unknown crime type {crime!r}; expected one of {SCORE_CRIMES}.")
+    return crime
+
+
+def observations_for_api() -> QuerySet[Observation]:
+    """Observations with their country, indicator and recorder, for listing."""
+    return Observation.objects.select_related("country", "indicator", "recorded_by")
+
+
+def observation_by_key(
+    *, country: str, indicator: str, observed_on: date, source: str
+) -> Observation:
+    """The observation with this key (ISO3, indicator code, date, source).
+
+    Raises ``Observation.DoesNotExist`` if there is none.
+    """
+    return observations_for_api().get(
+        country__iso3=country.strip().upper(),
+        indicator__code=indicator.strip(),
+        observed_on=observed_on,
+        source=source.strip(),
+    )
+
+
+def risk_factors_with_indicators() -> QuerySet[RiskFactor]:
+    """Risk factors with their indicators prefetched (two queries for any number)."""
+    return RiskFactor.objects.prefetch_related(
+        Prefetch("indicators", queryset=Indicator.objects.order_by("position"))
+    )
+
+
+def indicators_with_factor() -> QuerySet[Indicator]:
+    return Indicator.objects.select_related("factor")
+
+
+def scoring_runs() -> QuerySet[ScoringRun]:
+    return ScoringRun.objects.select_related("methodology")
+
+
+def methodology_versions() -> QuerySet[MethodologyVersion]:
+    return MethodologyVersion.objects.select_related("created_by")

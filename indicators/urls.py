@@ -6,4 +6,19 @@ from indicators import views
 
 urlpatterns = [
     path("", views.OverviewView.as_view(), name="overview"),
+    path("countries/<str:iso3>/", views.CountryView.as_view(), name="country"),
+    path(
+        "countries/<str:iso3>/scores.csv",
+        views.CountryScoresCsvView.as_view(),
+        name="country-scores-csv",
+    ),
+    path(
+        "countries/<str:iso3>/observations.csv",
+        views.CountryObservationsCsvView.as_view(),
+        name="country-observations-csv",
+    ),
+    path("compare/", views.CompareView.as_view(), name="compare"),
+    path("factors/<str:code>/", views.FactorView.as_view(), name="factor"),
+    path("methodology/", views.MethodologyView.as_view(), name="methodology"),
+    path("observations/new/", views.ObservationCreateView.as_view(), name="observation-new"),
 ]

@@ -1,0 +1,568 @@
+"""Chart builders for the dashboard: small frames in, Plotly figures out.
+
+Pure by design, like ``scoring.py``: no Django, no database, no clock. Views fetch rows
+through ``selectors``, hand them here as frames, and pass ``figure_json(fig)`` to the
+template, where ``static/js/charts.js`` draws it with Plotly from our own static files.
+
+Level colours are defined once, here, and are the same ColorBrewer YlOrBr steps as the
+``--level-*`` variables in ``static/css/earlywarning.css`` (a test keeps them equal).
+Every level also carries a text label: colour is never the only cue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+LEVELS: tuple[str, ...] = ("insufficient_data", "low", "moderate", "high", "very_high")
+LEVEL_LABELS: dict[str, str] = {
+    "insufficient_data": "Insufficient data",
+    "low": "Low",
+    "moderate": "Moderate",
+    "high": "High",
+    "very_high": "Very high",
+}
+LEVEL_COLOURS: dict[str, str] = {
+    "insufficient_data": "#d9d9d9",
+    "low": "#ffffd4",
+    "moderate": "#fed98e",
+    "high": "#fe9929",
+    "very_high": "#cc4c02",
+}
+SCORED_LEVELS: tuple[str, ...] = ("low", "moderate", "high", "very_high")
+
+CRIMES: tuple[str, ...] = ("overall", "genocide", "crimes_against_humanity", "war_crimes")
+CRIME_LABELS: dict[str, str] = {
+    "overall": "Overall (any atrocity crime)",
+    "genocide": "Genocide",
+    "crimes_against_humanity": "Crimes against humanity",
+    "war_crimes": "War crimes",
+}
+# Okabe-Ito colours, distinguishable with the common colour-vision deficiencies and
+# readable on top of the YlOrBr level bands; dashes tell the lines apart in grey too.
+CRIME_COLOURS: dict[str, str] = {
+    "overall": "#1d2430",
+    "genocide": "#0072b2",
+    "crimes_against_humanity": "#009e73",
+    "war_crimes": "#cc79a7",
+}
+CRIME_DASHES: dict[str, str] = {
+    "overall": "solid",
+    "genocide": "dash",
+    "crimes_against_humanity": "dot",
+    "war_crimes": "dashdot",
+}
+# Fourteen factors need fourteen colours: Okabe-Ito first, then Paul Tol's muted set.
+FACTOR_PALETTE: tuple[str, ...] = (
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#cc79a7",
+    "#56b4e9",
+    "#d55e00",
+    "#f0e442",
+    "#332288",
+    "#88ccee",
+    "#44aa99",
+    "#117733",
+    "#999933",
+    "#882255",
+    "#aa4499",
+)
+RISE_COLOUR = LEVEL_COLOURS["very_high"]
+FALL_COLOUR = "#0072b2"
+TOTAL_COLOUR = "#5b6473"
+INSUFFICIENT_COLOUR = "#8a8a8a"
+FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif"
+
+Thresholds = Mapping[str, float]
+"""moderate_from, high_from, very_high_from (0-100), as stored with a methodology version."""
+
+
+def figure_json(fig: go.Figure) -> dict[str, Any]:
+    """The figure as plain JSON data for ``json_script``: NaN becomes null, arrays lists."""
+    result: dict[str, Any] = json.loads(fig.to_json())
+    return result
+
+
+def level_bands(thresholds: Thresholds) -> list[tuple[str, float, float]]:
+    """(level, from, to) on the 0-100 scale, lowest first."""
+    edges = [
+        0.0,
+        float(thresholds["moderate_from"]),
+        float(thresholds["high_from"]),
+        float(thresholds["very_high_from"]),
+        100.0,
+    ]
+    return [(level, edges[k], edges[k + 1]) for k, level in enumerate(SCORED_LEVELS)]
+
+
+def _base_layout(**extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "font": {"family": FONT, "size": 13, "color": "#1d2430"},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "margin": {"l": 56, "r": 16, "t": 16, "b": 40},
+        "hoverlabel": {"font": {"family": FONT}},
+    }
+    layout.update(extra)
+    return layout
+
+
+def _band_shapes_and_labels(
+    thresholds: Thresholds,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Shaded level bands behind a 0-100 chart, each labelled in text at the right edge."""
+    shapes = []
+    labels = []
+    for level, low, high in level_bands(thresholds):
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "paper",
+                "yref": "y",
+                "x0": 0,
+                "x1": 1,
+                "y0": low,
+                "y1": high,
+                "fillcolor": LEVEL_COLOURS[level],
+                "opacity": 0.45,
+                "line": {"width": 0},
+                "layer": "below",
+                "name": f"band-{level}",
+            }
+        )
+        labels.append(
+            {
+                "xref": "paper",
+                "yref": "y",
+                "x": 1,
+                "y": (low + high) / 2,
+                "xanchor": "right",
+                "showarrow": False,
+                "text": LEVEL_LABELS[level],
+                "font": {"size": 11, "color": "#5b6473"},
+            }
+        )
+    return shapes, labels
+
+
+def _masked(values: pd.Series, keep: pd.Series) -> list[float | None]:
+    """Values as a list with None where ``keep`` is false or the value is missing."""
+    array = values.to_numpy(dtype=np.float64)
+    return [
+        None if not k or v != v else round(float(v), 2)
+        for v, k in zip(array, keep.to_numpy(), strict=True)
+    ]
+
+
+def _period_labels(periods: pd.Series) -> list[str]:
+    return [stamp.strftime("%Y-%m-%d") for stamp in pd.to_datetime(periods)]
+
+
+# --- World map -------------------------------------------------------------------------
+
+
+def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds) -> go.Figure:
+    """A choropleth of one score per country, coloured by level band.
+
+    ``scores`` columns: iso3, name, score (0-100 or NaN), level (of that score),
+    change_12m, coverage (0-1). Countries whose level is insufficient_data get a grey
+    trace of their own, labelled as such, so thin data never looks like low risk.
+    Countries without a row are not drawn (the base map shows them as "no data").
+    """
+    bands = level_bands(thresholds)
+    # A stepped colour scale: each band is one flat colour between its thresholds.
+    colourscale: list[list[float | str]] = []
+    for level, low, high in bands:
+        colourscale.append([low / 100, LEVEL_COLOURS[level]])
+        colourscale.append([high / 100, LEVEL_COLOURS[level]])
+    sufficient = scores[scores["level"] != "insufficient_data"]
+    insufficient = scores[scores["level"] == "insufficient_data"]
+    hover = (
+        "<b>%{customdata[0]}</b><br>"
+        + f"{CRIME_LABELS[crime]}: "
+        + "%{customdata[1]}<br>Level: %{customdata[2]}<br>"
+        + "12-month change: %{customdata[3]}<br>Coverage: %{customdata[4]}<extra></extra>"
+    )
+
+    def customdata(frame: pd.DataFrame) -> list[list[str]]:
+        return [
+            [
+                str(row.name),
+                _format_score(row.score),
+                LEVEL_LABELS.get(str(row.level), str(row.level)),
+                _format_change(row.change_12m),
+                _format_share(row.coverage),
+            ]
+            for row in frame.itertuples(index=False)
+        ]
+
+    traces = [
+        go.Choropleth(
+            name=CRIME_LABELS[crime],
+            locations=list(sufficient["iso3"]),
+            locationmode="ISO-3",
+            z=[round(float(v), 2) for v in sufficient["score"]],
+            zmin=0,
+            zmax=100,
+            colorscale=colourscale,
+            marker={"line": {"color": "#6b7280", "width": 0.4}},
+            colorbar={
+                "title": {"text": "Level"},
+                "tickvals": [(low + high) / 2 for _level, low, high in bands],
+                "ticktext": [LEVEL_LABELS[level] for level, _low, _high in bands],
+                "len": 0.75,
+                "thickness": 14,
+            },
+            customdata=customdata(sufficient),
+            hovertemplate=hover,
+        ),
+        go.Choropleth(
+            name=LEVEL_LABELS["insufficient_data"],
+            locations=list(insufficient["iso3"]),
+            locationmode="ISO-3",
+            z=[0] * len(insufficient),
+            colorscale=[[0, LEVEL_COLOURS["insufficient_data"]], [1, "#d9d9d9"]],
+            showscale=False,
+            marker={"line": {"color": "#6b7280", "width": 0.4}},
+            customdata=customdata(insufficient),
+            hovertemplate=hover,
+        ),
+    ]
+    layout = _base_layout(
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=430,
+        geo={
+            "projection": {"type": "natural earth"},
+            "showframe": False,
+            "showcoastlines": False,
+            "showcountries": True,
+            "countrycolor": "#b8bec8",
+            "showland": True,
+            "landcolor": "#f7f7f7",
+            "showocean": True,
+            "oceancolor": "#eef3f8",
+            "lataxis": {"range": [-58, 85]},
+        },
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+# --- Country trends --------------------------------------------------------------------
+
+
+def trend_figure(
+    history: pd.DataFrame,
+    *,
+    thresholds: Thresholds,
+    alert_markers: Sequence[tuple[date, str]] = (),
+) -> go.Figure:
+    """Overall and crime-specific scores over time, over shaded level bands.
+
+    ``history`` columns: period, overall, genocide, crimes_against_humanity, war_crimes,
+    level (of the overall score). In periods with insufficient data the scores are not
+    drawn on the bands; a grey dotted "insufficient data" line shows the overall score
+    there instead. ``alert_markers`` are (date, label) pairs drawn as vertical lines.
+    """
+    x = _period_labels(history["period"])
+    sufficient = history["level"] != "insufficient_data"
+    traces = []
+    for crime in CRIMES:
+        traces.append(
+            go.Scatter(
+                name=CRIME_LABELS[crime],
+                x=x,
+                y=_masked(history[crime], sufficient),
+                mode="lines",
+                line={
+                    "color": CRIME_COLOURS[crime],
+                    "width": 3 if crime == "overall" else 1.8,
+                    "dash": CRIME_DASHES[crime],
+                },
+                connectgaps=False,
+                hovertemplate="%{y:.1f}",
+            )
+        )
+    if not sufficient.all():
+        traces.append(
+            go.Scatter(
+                name="Overall, insufficient data",
+                x=x,
+                y=_masked(history["overall"], ~sufficient),
+                mode="lines+markers",
+                line={"color": INSUFFICIENT_COLOUR, "width": 1.5, "dash": "dot"},
+                marker={"symbol": "x-thin", "size": 6, "line": {"width": 1.5}},
+                connectgaps=False,
+                hovertemplate="%{y:.1f} (insufficient data)",
+            )
+        )
+    shapes, annotations = _band_shapes_and_labels(thresholds)
+    for when, label in alert_markers:
+        stamp = pd.Timestamp(when).strftime("%Y-%m-%d")
+        shapes.append(
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": stamp,
+                "x1": stamp,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#a4161a", "width": 1.5, "dash": "dash"},
+                "name": "alert",
+            }
+        )
+        annotations.append(
+            {
+                "xref": "x",
+                "yref": "paper",
+                "x": stamp,
+                "y": 1,
+                "yanchor": "bottom",
+                "showarrow": False,
+                "text": label,
+                "font": {"size": 11, "color": "#a4161a"},
+            }
+        )
+    layout = _base_layout(
+        height=380,
+        shapes=shapes,
+        annotations=annotations,
+        hovermode="x unified",
+        yaxis={"range": [0, 100], "title": {"text": "Score (0-100)"}, "fixedrange": True},
+        xaxis={"type": "date", "showgrid": False},
+        legend={"orientation": "h", "y": -0.15, "x": 0},
+        margin={"l": 56, "r": 16, "t": 24, "b": 40},
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+def contributions_figure(
+    contributions: pd.DataFrame, *, factor_labels: Mapping[str, str]
+) -> go.Figure:
+    """Stacked areas: the points each factor adds to the overall score, over time.
+
+    ``contributions`` columns: period, then one column per factor code (points, NaN or 0
+    when the factor adds nothing). Factors that never contribute are left out. The
+    stack's height is the overall score.
+    """
+    x = _period_labels(contributions["period"])
+    codes = [column for column in contributions.columns if column != "period"]
+    traces = []
+    for position, code in enumerate(codes):
+        values = contributions[code].fillna(0.0).to_numpy(dtype=np.float64)
+        if not values.any():
+            continue
+        label = factor_labels.get(code, code)
+        traces.append(
+            go.Scatter(
+                name=code,
+                x=x,
+                y=np.round(values, 2).tolist(),
+                mode="lines",
+                stackgroup="contributions",
+                line={"width": 0.5, "color": FACTOR_PALETTE[position % len(FACTOR_PALETTE)]},
+                hovertemplate=f"{code} {_short(label)}: " + "%{y:.1f} points<extra></extra>",
+            )
+        )
+    layout = _base_layout(
+        height=360,
+        hovermode="x unified",
+        yaxis={"title": {"text": "Points of the overall score"}, "rangemode": "tozero"},
+        xaxis={"type": "date", "showgrid": False},
+        legend={"orientation": "h", "y": -0.15, "x": 0},
+        margin={"l": 56, "r": 16, "t": 16, "b": 40},
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+def waterfall_figure(
+    *,
+    start: float,
+    end: float,
+    changes: Sequence[tuple[str, float]],
+    start_label: str,
+    end_label: str,
+    factor_labels: Mapping[str, str],
+    min_change: float = 0.05,
+) -> go.Figure:
+    """What moved the overall score between two dates, factor by factor.
+
+    ``changes`` are (factor code, change in points) as ``scoring.contribution_changes``
+    returns them, biggest first; changes smaller than ``min_change`` are folded into one
+    "other factors" step so that the bars still add up from ``start`` to ``end``.
+    """
+    shown = [(code, delta) for code, delta in changes if abs(delta) >= min_change]
+    rest = sum(delta for _code, delta in changes if abs(delta) < min_change)
+    steps = [(code, factor_labels.get(code, code), delta) for code, delta in shown]
+    if abs(rest) >= 0.005:
+        steps.append(("Other", "Other factors (each under 0.05 points)", rest))
+    x = [start_label, *(code for code, _label, _delta in steps), end_label]
+    y = [round(start, 2), *(round(delta, 2) for _code, _label, delta in steps), round(end, 2)]
+    hover = [
+        f"Score on {start_label}",
+        *(f"{code} {_short(label, 60)}" for code, label, _delta in steps),
+        f"Score on {end_label}",
+    ]
+    texts = [
+        f"{start:.1f}",
+        *(f"{delta:+.1f}" for _code, _label, delta in steps),
+        f"{end:.1f}",
+    ]
+    trace = go.Waterfall(
+        name="What moved it",
+        orientation="v",
+        measure=["absolute", *(["relative"] * len(steps)), "total"],
+        x=x,
+        y=y,
+        text=texts,
+        textposition="outside",
+        customdata=hover,
+        hovertemplate="%{customdata}<br>%{text}<extra></extra>",
+        increasing={"marker": {"color": RISE_COLOUR}},
+        decreasing={"marker": {"color": FALL_COLOUR}},
+        totals={"marker": {"color": TOTAL_COLOUR}},
+        connector={"line": {"color": "#aab2bf", "width": 1}},
+    )
+    top = max([start, end, *np.cumsum([start, *(d for _c, _l, d in steps)])], default=0.0)
+    layout = _base_layout(
+        height=340,
+        showlegend=False,
+        yaxis={"title": {"text": "Overall score"}, "range": [0, max(10.0, top * 1.15)]},
+        xaxis={"type": "category"},
+    )
+    return go.Figure(data=[trace], layout=layout)
+
+
+# --- Comparison ------------------------------------------------------------------------
+
+
+def compare_trend_figure(history: pd.DataFrame, *, thresholds: Thresholds) -> go.Figure:
+    """One overall-score line per country over the level bands.
+
+    ``history`` columns: period, iso3, name, overall, level. Periods with insufficient
+    data are gaps in a country's line.
+    """
+    traces = []
+    for position, (name, rows) in enumerate(history.groupby("name", sort=True)):
+        rows = rows.sort_values("period")
+        traces.append(
+            go.Scatter(
+                name=str(name),
+                x=_period_labels(rows["period"]),
+                y=_masked(rows["overall"], rows["level"] != "insufficient_data"),
+                mode="lines",
+                line={
+                    "color": FACTOR_PALETTE[position % len(FACTOR_PALETTE)],
+                    "width": 2.2,
+                    "dash": ("solid", "dash", "dot", "dashdot")[position // 4 % 4],
+                },
+                connectgaps=False,
+                hovertemplate=f"{name}: " + "%{y:.1f}<extra></extra>",
+            )
+        )
+    shapes, annotations = _band_shapes_and_labels(thresholds)
+    layout = _base_layout(
+        height=400,
+        shapes=shapes,
+        annotations=annotations,
+        hovermode="x unified",
+        yaxis={"range": [0, 100], "title": {"text": "Overall score (0-100)"}},
+        xaxis={"type": "date", "showgrid": False},
+        legend={"orientation": "h", "y": -0.15, "x": 0},
+    )
+    return go.Figure(data=traces, layout=layout)
+
+
+def factor_profile_figure(profile: pd.DataFrame, *, factor_labels: Mapping[str, str]) -> go.Figure:
+    """A heatmap of factor scores (0-1): one row per country, one column per factor.
+
+    ``profile``: index = country names (top to bottom), columns = factor codes, NaN where
+    a factor has no data (shown blank and labelled "no data" on hover).
+    """
+    codes = list(profile.columns)
+    z = [[None if v != v else round(float(v), 2) for v in row] for row in profile.to_numpy()]
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
+    hover = [
+        [
+            f"{country}<br>{code} {_short(factor_labels.get(code, code), 50)}<br>"
+            + ("no data" if v is None else f"factor score {v:.2f}")
+            for code, v in zip(codes, row, strict=True)
+        ]
+        for country, row in zip(profile.index, z, strict=True)
+    ]
+    trace = go.Heatmap(
+        z=z,
+        x=codes,
+        y=[str(name) for name in profile.index],
+        zmin=0,
+        zmax=1,
+        colorscale=[
+            [0.0, LEVEL_COLOURS["low"]],
+            [0.33, LEVEL_COLOURS["moderate"]],
+            [0.66, LEVEL_COLOURS["high"]],
+            [1.0, LEVEL_COLOURS["very_high"]],
+        ],
+        text=text,
+        texttemplate="%{text}",
+        customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>",
+        xgap=2,
+        ygap=2,
+        colorbar={"title": {"text": "Factor score"}, "thickness": 14},
+    )
+    layout = _base_layout(
+        height=max(220, 60 + 42 * len(profile)),
+        xaxis={"side": "top", "type": "category"},
+        yaxis={"autorange": "reversed", "type": "category"},
+        margin={"l": 140, "r": 16, "t": 40, "b": 16},
+        plot_bgcolor="#f4f6f9",
+    )
+    return go.Figure(data=[trace], layout=layout)
+
+
+# --- Sparklines ------------------------------------------------------------------------
+
+
+def sparkline_points(values: Sequence[float], *, width: int = 96, height: int = 24) -> str:
+    """SVG ``points`` for a tiny line of values in [0, 1], oldest first (no axes, no JS).
+
+    One value gives a short flat line; no values give an empty string.
+    """
+    if not values:
+        return ""
+    pad = 2.0
+    usable_h = height - 2 * pad
+    if len(values) == 1:
+        y = pad + (1 - float(values[0])) * usable_h
+        return f"{pad:.1f},{y:.1f} {width - pad:.1f},{y:.1f}"
+    step = (width - 2 * pad) / (len(values) - 1)
+    return " ".join(
+        f"{pad + k * step:.1f},{pad + (1 - float(v)) * usable_h:.1f}" for k, v in enumerate(values)
+    )
+
+
+# --- Formatting ------------------------------------------------------------------------
+
+
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _format_score(value: Any) -> str:
+    return "no score" if value is None or value != value else f"{float(value):.1f}"
+
+
+def _format_change(value: Any) -> str:
+    return "unknown" if value is None or value != value else f"{float(value):+.1f} points"
+
+
+def _format_share(value: Any) -> str:
+    return "unknown" if value is None or value != value else f"{float(value):.0%}"

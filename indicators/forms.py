@@ -1,0 +1,93 @@
+"""Forms of the dashboard. Validation of the values themselves stays in ``services``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from indicators import login_throttle
+from indicators.models import Observation
+
+SEVERITY_CHOICES = [
+    (0, "0: absent"),
+    (1, "1: low"),
+    (2, "2: moderate"),
+    (3, "3: high"),
+]
+
+Choices = Sequence[tuple[Any, Any]]
+
+
+class AssessmentForm(forms.Form):
+    """An analyst's assessment of one indicator for one country on the 0-3 scale."""
+
+    country = forms.ChoiceField(label="Country")
+    indicator = forms.ChoiceField(label="Indicator")
+    value = forms.TypedChoiceField(
+        label="Severity",
+        choices=SEVERITY_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        help_text="How strongly the indicator is present: 0 absent, 1 low, 2 moderate, 3 high.",
+    )
+    observed_on = forms.DateField(
+        label="Date observed",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The date the situation was observed (not today's date unless it is).",
+    )
+    confidence = forms.ChoiceField(
+        label="Confidence", choices=Observation.Confidence.choices, initial="medium"
+    )
+    source = forms.CharField(
+        label="Source",
+        max_length=200,
+        help_text="Who or what the assessment rests on, e.g. a report's publisher and title.",
+    )
+    source_url = forms.URLField(
+        label="Source link", required=False, max_length=500, assume_scheme="https"
+    )
+    note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args: Any, countries: Choices, indicators: Choices, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["country"].choices = [("", "Choose a country"), *countries]
+        self.fields["indicator"].choices = [("", "Choose an indicator"), *indicators]
+
+    def as_row(self) -> dict[str, Any]:
+        """The cleaned data as a row for ``services.record_observations``."""
+        data = self.cleaned_data
+        return {
+            "country": data["country"],
+            "indicator": data["indicator"],
+            "observed_on": data["observed_on"],
+            "value": data["value"],
+            "confidence": data["confidence"],
+            "source": data["source"],
+            "source_url": data["source_url"],
+            "note": data["note"],
+        }
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Sign-in that refuses, before checking the password, after too many failures."""
+
+    def identity(self) -> dict[str, str]:
+        """The user name and client address the failures are counted for."""
+        username = self.data.get("username", "") if self.is_bound else ""
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        return {"username": str(username), "address": address}
+
+    def clean(self) -> dict[str, Any]:
+        if login_throttle.is_locked_out(**self.identity()):
+            minutes = login_throttle.WINDOW_SECONDS // 60
+            raise ValidationError(
+                "Too many failed sign-in attempts for this user name. For the account's "
+                f"safety, sign-in is paused for up to {minutes} minutes: try again later, "
+                "or ask an administrator to reset the password.",
+                code="throttled",
+            )
+        return super().clean()
