@@ -119,7 +119,56 @@ def _switch_broker(app: Any, **conf: Any) -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db: None, settings: Any) -> Iterator[str]:
+def celery_worker_env() -> dict[str, str]:
+    """Extra environment for the worker process; a test module may override this fixture."""
+    return {}
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[tuple[float, Any]] = []
+        self.port = _free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((time.monotonic(), message))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def celery_worker(
+    transactional_db: None, settings: Any, celery_worker_env: dict[str, str]
+) -> Iterator[str]:
     """A real ``celery worker`` process consuming a queue of its own on Redis.
 
     The worker reads and writes the test database; this process sends tasks through the
@@ -144,6 +193,7 @@ def celery_worker(transactional_db: None, settings: Any) -> Iterator[str]:
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DEBUG": "true",
+        **celery_worker_env,
     }
     log_path = ROOT / "artifacts" / f"celery-worker-{queue}.log"
     log_path.parent.mkdir(exist_ok=True)

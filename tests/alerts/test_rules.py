@@ -23,15 +23,23 @@ T = AlertThresholds()
 
 
 def scores(*rows: dict) -> pd.DataFrame:
-    base = {"period": pd.Timestamp("2024-06-30"), "genocide": None,
-            "crimes_against_humanity": None, "war_crimes": None, "coverage": 0.8,
-            "change_3m": None, "change_3m_z": None, "contributions": {}}
+    base = {
+        "period": pd.Timestamp("2024-06-30"),
+        "genocide": None,
+        "crimes_against_humanity": None,
+        "war_crimes": None,
+        "coverage": 0.8,
+        "change_3m": None,
+        "change_3m_z": None,
+        "contributions": {},
+    }
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
 def crossings(before: float, after: float, **now: object) -> list[Escalation]:
     return [
-        e for e in find_escalations(
+        e
+        for e in find_escalations(
             scores({"country": "SYR", "overall": before, "period": pd.Timestamp("2024-05-31")}),
             scores({"country": "SYR", "overall": after, **now}),
             T,
@@ -49,8 +57,7 @@ def crossings(before: float, after: float, **now: object) -> list[Escalation]:
         (10.0, 80.0, Severity.CRITICAL, "very_high"),  # several bands at once: the new one
     ],
 )
-def test_a_level_rise_raises_a_crossing_of_the_new_levels_severity(before, after, severity,
-                                                                   level):
+def test_a_level_rise_raises_a_crossing_of_the_new_levels_severity(before, after, severity, level):
     (found,) = crossings(before, after)
     assert (found.severity, found.level, found.crime_type) == (severity, level, "overall")
     assert (found.score, found.previous_score) == (after, before)
@@ -103,7 +110,8 @@ def test_a_country_scored_for_the_first_time_has_no_crossing():
 )
 def test_surge_by_points_or_by_z_score(change, z, fires, severity):
     found = [
-        e for e in find_escalations(
+        e
+        for e in find_escalations(
             scores({"country": "SYR", "overall": 40.0}),
             scores({"country": "SYR", "overall": 40.0, "change_3m": change, "change_3m_z": z}),
             T,
@@ -119,17 +127,18 @@ def test_surge_by_points_or_by_z_score(change, z, fires, severity):
 
 def test_surge_summary_says_why():
     (surge,) = find_escalations(
-        scores(), scores({"country": "SYR", "overall": 40.0, "change_3m": 12.0,
-                          "change_3m_z": 3.1}), T)
+        scores(),
+        scores({"country": "SYR", "overall": 40.0, "change_3m": 12.0, "change_3m_z": 3.1}),
+        T,
+    )
     assert "+12.0 points in 3 months" in surge.summary
     assert "3.1 standard deviations" in surge.summary
 
 
 def test_drivers_are_the_biggest_moves_in_contributions():
-    assert top_drivers({"RF1": 10, "RF7": 5, "RF8": 2}, {"RF1": 12, "RF7": 15, "RF9": 1,
-                                                         "RF8": 2}) == (
-        ("RF7", 10.0), ("RF1", 2.0), ("RF9", 1.0)
-    )
+    assert top_drivers(
+        {"RF1": 10, "RF7": 5, "RF8": 2}, {"RF1": 12, "RF7": 15, "RF9": 1, "RF8": 2}
+    ) == (("RF7", 10.0), ("RF1", 2.0), ("RF9", 1.0))
     (found,) = crossings(20.0, 30.0, contributions={"RF1": 30.0})
     assert found.drivers == (("RF1", 30.0),)
 
@@ -137,8 +146,15 @@ def test_drivers_are_the_biggest_moves_in_contributions():
 def observations(*rows: tuple) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"id": n, "country": c, "indicator": i, "factor": f, "observed_on": date(2024, 6, 1),
-             "value": v, "source": "analyst"}
+            {
+                "id": n,
+                "country": c,
+                "indicator": i,
+                "factor": f,
+                "observed_on": date(2024, 6, 1),
+                "value": v,
+                "source": "analyst",
+            }
             for n, (c, i, f, v) in enumerate(rows, start=1)
         ]
     )
@@ -174,27 +190,37 @@ def test_red_flag_threshold_is_configurable():
 
 
 def make(severity: Severity, *, score=None, value=None, indicator=None, rule=Rule.SURGE):
-    return Escalation(country="SYR", rule=rule, crime_type="overall", severity=severity,
-                      period=date(2024, 6, 30), summary="", score=score, value=value,
-                      indicator=indicator)
+    return Escalation(
+        country="SYR",
+        rule=rule,
+        crime_type="overall",
+        severity=severity,
+        period=date(2024, 6, 30),
+        summary="",
+        score=score,
+        value=value,
+        indicator=indicator,
+    )
 
 
 def test_a_further_rise_is_higher_severity_or_a_higher_score():
-    assert is_further_rise(make(Severity.CRITICAL, score=50), severity="warning", score=90,
-                           value=None, indicator=None)
-    assert not is_further_rise(make(Severity.INFO, score=99), severity="warning", score=10,
-                               value=None, indicator=None)
-    assert is_further_rise(make(Severity.WARNING, score=61), severity="warning", score=60,
-                           value=None, indicator=None)
-    assert not is_further_rise(make(Severity.WARNING, score=60), severity="warning", score=60,
-                               value=None, indicator=None)
+    assert is_further_rise(
+        make(Severity.CRITICAL, score=50), severity="warning", score=90, value=None, indicator=None
+    )
+    assert not is_further_rise(
+        make(Severity.INFO, score=99), severity="warning", score=10, value=None, indicator=None
+    )
+    assert is_further_rise(
+        make(Severity.WARNING, score=61), severity="warning", score=60, value=None, indicator=None
+    )
+    assert not is_further_rise(
+        make(Severity.WARNING, score=60), severity="warning", score=60, value=None, indicator=None
+    )
 
 
 def test_a_further_red_flag_is_a_higher_value_or_another_indicator():
     flag = make(Severity.WARNING, value=2 / 3, indicator="12.3", rule=Rule.RED_FLAG)
-    assert not is_further_rise(flag, severity="warning", score=None, value=2 / 3,
-                               indicator="12.3")
+    assert not is_further_rise(flag, severity="warning", score=None, value=2 / 3, indicator="12.3")
     assert is_further_rise(flag, severity="warning", score=None, value=2 / 3, indicator="12.1")
     higher = make(Severity.WARNING, value=1.0, indicator="12.3", rule=Rule.RED_FLAG)
-    assert is_further_rise(higher, severity="warning", score=None, value=2 / 3,
-                           indicator="12.3")
+    assert is_further_rise(higher, severity="warning", score=None, value=2 / 3, indicator="12.3")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from alerts import services
@@ -41,7 +41,11 @@ def test_a_run_raises_crossings_and_a_surge(syria_rises, focal_point):
     ]
     overall = Alert.objects.get(rule="level_crossing", crime_type="overall")
     assert (overall.score, overall.previous_score, overall.level, overall.previous_level) == (
-        80.0, 30.0, "very_high", "moderate")
+        80.0,
+        30.0,
+        "very_high",
+        "moderate",
+    )
     assert overall.drivers == [["RF1", 50.0]]
     assert overall.run == syria_rises
     assert overall.events.get().kind == AlertEvent.Kind.OPENED
@@ -54,13 +58,15 @@ def test_evaluating_the_same_run_twice_creates_nothing_new(syria_rises, focal_po
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     counts = (Alert.objects.count(), AlertEvent.objects.count(), Notification.objects.count())
     assert services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW) == []
-    assert (Alert.objects.count(), AlertEvent.objects.count(),
-            Notification.objects.count()) == counts
+    assert (
+        Alert.objects.count(),
+        AlertEvent.objects.count(),
+        Notification.objects.count(),
+    ) == counts
     assert RunEvaluation.objects.get(run=syria_rises).escalations == 5
 
 
-def test_a_further_rise_escalates_the_open_alert_instead_of_duplicating(syria_rises,
-                                                                         focal_point):
+def test_a_further_rise_escalates_the_open_alert_instead_of_duplicating(syria_rises, focal_point):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     surge = Alert.objects.get(rule="surge")
@@ -129,9 +135,19 @@ def test_minimum_severity_filters_notifications(focal_point):
 def test_red_flags_are_raised_from_observations_once_per_version(focal_point):
     subscribe(focal_point, countries=("MMR",))
     record_observations(
-        rows=[{"country": "MMR", "indicator": "10.1", "observed_on": "2024-06-01",
-               "value": 1.0, "source": "analyst"}], today=TODAY, recompute=False,
-        evaluate_alerts=False)
+        rows=[
+            {
+                "country": "MMR",
+                "indicator": "10.1",
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "analyst",
+            }
+        ],
+        today=TODAY,
+        recompute=False,
+        evaluate_alerts=False,
+    )
     observation = Observation.objects.get()
     (alert,) = services.evaluate_red_flags(observation_ids=[observation.pk], now=NOW)
     assert (alert.rule, alert.crime_type, alert.severity) == ("red_flag", "genocide", "critical")
@@ -158,8 +174,9 @@ def test_dispatching_twice_sends_once(syria_rises, focal_point, mailoutbox):
     assert not Notification.objects.filter(sent_at__isnull=True).exists()
 
 
-def test_the_email_says_what_happened_and_carries_the_links(syria_rises, focal_point,
-                                                             mailoutbox, settings):
+def test_the_email_says_what_happened_and_carries_the_links(
+    syria_rises, focal_point, mailoutbox, settings
+):
     settings.SITE_URL = "https://ew.example.org"
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
@@ -177,8 +194,9 @@ def test_the_email_says_what_happened_and_carries_the_links(syria_rises, focal_p
     assert "Acknowledge</a>" in html
 
 
-def test_a_transient_failure_retries_with_back_off_then_fails_visibly(syria_rises,
-                                                                     focal_point, monkeypatch):
+def test_a_transient_failure_retries_with_back_off_then_fails_visibly(
+    syria_rises, focal_point, monkeypatch
+):
     class Down:
         def send(self, notification):
             raise TransportError("Connection refused")
@@ -194,9 +212,13 @@ def test_a_transient_failure_retries_with_back_off_then_fails_visibly(syria_rise
         assert result.retrying == 1
         notification.refresh_from_db()
         moments.append(notification.next_attempt_at)
-    gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
-    assert gaps == [timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2),
-                    timedelta(minutes=4)]
+    gaps = [b - a for a, b in itertools.pairwise(moments)]
+    assert gaps == [
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+    ]
     assert services.dispatch_pending(now=moments[-1] - timedelta(seconds=1)).retrying == 0
     assert services.dispatch_pending(now=moments[-1]).failed == 1
     notification.refresh_from_db()
@@ -218,8 +240,9 @@ def test_a_permanent_failure_is_not_retried(syria_rises, focal_point, monkeypatc
     assert services.dispatch_pending(now=NOW).failed == 5
 
 
-def test_only_recipients_and_administrators_act_on_an_alert(syria_rises, focal_point, analyst,
-                                                           administrator):
+def test_only_recipients_and_administrators_act_on_an_alert(
+    syria_rises, focal_point, analyst, administrator
+):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     alert = Alert.objects.get(rule="surge")
@@ -231,7 +254,10 @@ def test_only_recipients_and_administrators_act_on_an_alert(syria_rises, focal_p
     services.resolve(alert=alert, user=administrator, note="Handled", now=NOW)
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by, alert.resolved_by) == (
-        "resolved", focal_point, administrator)
+        "resolved",
+        focal_point,
+        administrator,
+    )
     assert [e.kind for e in alert.events.all()] == ["opened", "acknowledged", "resolved"]
 
 
@@ -303,12 +329,10 @@ def test_daily_digest_for_digest_subscribers_once(syria_rises, focal_point, mail
     assert not Notification.objects.exists()  # nothing immediate for digest subscribers
 
 
-def test_weekly_summary_for_every_focal_point(syria_rises, focal_point, administrator,
-                                              mailoutbox):
+def test_weekly_summary_for_every_focal_point(syria_rises, focal_point, administrator, mailoutbox):
     subscribe(focal_point, regions=("Asia",), delivery="digest")
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    services.resolve(alert=Alert.objects.get(rule="surge"), user=administrator, note="ok",
-                     now=NOW)
+    services.resolve(alert=Alert.objects.get(rule="surge"), user=administrator, note="ok", now=NOW)
     monday = datetime(2024, 6, 17, 7, 10, tzinfo=UTC)
     assert services.send_weekly_summaries(now=monday) == 1
     assert services.send_weekly_summaries(now=monday) == 0

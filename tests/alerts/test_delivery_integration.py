@@ -1,0 +1,159 @@
+"""Alerts end to end on real services: a Celery worker on Redis and an SMTP server on loopback."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import reverse
+
+from alerts import services
+from alerts.models import Alert, AlertEvent, Notification
+from indicators.models import Observation
+from indicators.services import record_observations
+from tests.alerts.conftest import subscribe
+from tests.conftest import ROOT, SmtpSink
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("scoring")]
+
+
+@pytest.fixture
+def celery_worker_env(smtp_server: SmtpSink) -> dict[str, str]:
+    return {
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+        "SITE_URL": "http://testserver",
+        "DEFAULT_FROM_EMAIL": "alerts@earlywarning.test",
+    }
+
+
+def wait_for(condition, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    pytest.fail("timed out")
+
+
+def test_a_red_flag_reaches_the_focal_point_by_email_and_is_acknowledged_once(
+    celery_worker, smtp_server, focal_point, analyst, client
+):
+    subscribe(focal_point, countries=("MMR",))
+    started = time.monotonic()
+    record_observations(
+        rows=[
+            {
+                "country": "MMR",
+                "indicator": "10.1",
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "UN fact-finding mission",
+                "source_url": "https://www.ohchr.org/",
+            }
+        ],
+        recorded_by=analyst,
+    )
+    received_at, message = wait_for(lambda: smtp_server.messages and smtp_server.messages[0])
+    latency = received_at - started
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    Path(ROOT / "artifacts" / "red-flag-email-latency.txt").write_text(
+        f"red-flag observation saved -> e-mail accepted by SMTP: {latency:.3f} s\n"
+    )
+    print(f"\nred-flag observation saved -> e-mail accepted by SMTP: {latency:.3f} s")
+
+    alert = Alert.objects.get()
+    notification = Notification.objects.get(alert=alert)
+    assert (alert.rule, alert.severity, alert.crime_type) == ("red_flag", "critical", "genocide")
+    assert message["Subject"] == "[Critical] Myanmar: red flag"
+    assert message["To"] == focal_point.email
+    assert message["Message-ID"] == notification.message_id
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Red flag: indicator 10.1 assessed at high (1.00) by UN fact-finding mission" in body
+    assert "Country page: http://testserver/countries/MMR/" in body
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Acknowledge</a>" in html
+    wait_for(
+        lambda: Notification.objects.filter(pk=notification.pk, sent_at__isnull=False).exists()
+    )
+
+    ack_url = re.search(r"http://testserver(/alerts/ack/\S+/)", body).group(1)
+    assert client.get(ack_url).status_code == 200  # a confirmation page; GET changes nothing
+    assert Alert.objects.get().status == "open"
+    confirmed = client.post(ack_url)
+    assert confirmed.status_code == 200
+    assert b"Acknowledged" in confirmed.content
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by) == ("acknowledged", focal_point)
+    replay = client.post(ack_url)
+    assert replay.status_code == 400
+    assert b"already been used" in replay.content
+
+
+def test_smtp_down_retries_shows_failure_and_sends_once_when_back(
+    focal_point, administrator, settings, client
+):
+    sink = SmtpSink()  # not started yet: the port refuses connections
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    subscribe(focal_point, countries=("MMR", "SDN"))
+    record_observations(
+        rows=[
+            {
+                "country": c,
+                "indicator": "12.1",
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "analyst",
+            }
+            for c in ("MMR", "SDN")
+        ],
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    now = datetime.now(tz=UTC)
+    services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=now
+    )
+    myanmar = Notification.objects.get(alert__country__iso3="MMR")
+    sudan = Notification.objects.get(alert__country__iso3="SDN")
+
+    # Down: both retry with back-off and show the error.
+    assert services.dispatch_pending(now=now).retrying == 2
+    myanmar.refresh_from_db()
+    assert myanmar.status == "retrying"
+    assert "Connection refused" in myanmar.last_error or "Errno 111" in myanmar.last_error
+    # Sudan's runs out of attempts while the server stays down.
+    Notification.objects.filter(pk=myanmar.pk).update(next_attempt_at=now + timedelta(days=1))
+    moment = now
+    for _ in range(4):
+        moment += timedelta(hours=1)
+        services.dispatch_pending(now=moment)
+    sudan.refresh_from_db()
+    assert sudan.status == "failed"
+    assert sudan.alert.events.filter(kind=AlertEvent.Kind.DELIVERY_FAILED).exists()
+    client.force_login(administrator)
+    page = client.get(reverse("alerts:detail", args=[sudan.alert_id])).content.decode()
+    assert "Failed" in page
+    assert "failed after 5 attempt(s)" in page
+
+    # Back up: the pending one goes out; the failed one goes out once an admin retries.
+    sink.start()
+    try:
+        assert services.dispatch_pending(now=now + timedelta(days=1)).sent == 1
+        assert (
+            services.retry_failed_notifications(notification_ids=[sudan.pk], user=administrator)
+            == 1
+        )
+        assert services.dispatch_pending(now=now + timedelta(days=1)).sent == 1
+        assert services.dispatch_pending(now=now + timedelta(days=2)).sent == 0
+        wait_for(lambda: len(sink.messages) == 2, timeout=10)
+        ids = sorted(m["Message-ID"] for _, m in sink.messages)
+        assert ids == sorted([myanmar.message_id, sudan.message_id])
+    finally:
+        sink.stop()
+    assert urlsplit(settings.SITE_URL).scheme in {"http", "https"}

@@ -1,0 +1,193 @@
+"""Alert pages: inbox, detail with history and delivery log, actions, links, subscriptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from alerts import services
+from alerts.models import Alert, Notification, Subscription
+from alerts.transports import acknowledgement_token
+from indicators.models import Observation
+from indicators.services import record_observations
+from tests.alerts.conftest import subscribe
+
+pytestmark = pytest.mark.usefixtures("scoring")
+NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
+
+
+def red_flags(*countries: str) -> list[Alert]:
+    record_observations(
+        rows=[
+            {
+                "country": c,
+                "indicator": "12.1",
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "analyst",
+            }
+            for c in countries
+        ],
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    return services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+    )
+
+
+@pytest.fixture
+def alert(focal_point) -> Alert:
+    subscribe(focal_point, countries=("MMR",))
+    (alert,) = red_flags("MMR")
+    return alert
+
+
+@pytest.mark.parametrize("role", ["analyst", "focal_point", "administrator"])
+def test_every_role_sees_the_inbox_and_an_alert(client, request, role, alert):
+    client.force_login(request.getfixturevalue(role))
+    inbox = client.get(reverse("alerts:inbox"))
+    assert inbox.status_code == 200
+    assert alert.summary in inbox.content.decode()
+    detail = client.get(reverse("alerts:detail", args=[alert.pk]))
+    assert detail.status_code == 200
+    assert "Delivery log" in detail.content.decode()
+
+
+def test_anonymous_and_roleless_users_see_no_alerts(client, alert, no_role_user):
+    response = client.get(reverse("alerts:inbox"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+    client.force_login(no_role_user)
+    assert client.get(reverse("alerts:detail", args=[alert.pk])).status_code == 403
+
+
+def test_inbox_filters(client, analyst, focal_point):
+    subscribe(focal_point, countries=("MMR",))
+    red_flags("MMR", "SDN", "NOR")
+    client.force_login(focal_point)
+    text = client.get(reverse("alerts:inbox"), {"region": "Africa"}).content.decode()
+    assert "Sudan" in text
+    assert "Myanmar" not in text
+    mine = client.get(reverse("alerts:inbox"), {"mine": "on", "status": "active"})
+    assert "Myanmar" in mine.content.decode()
+    assert "Sudan" not in mine.content.decode()
+    resolved = client.get(reverse("alerts:inbox"), {"status": "resolved"}).content.decode()
+    assert "No alerts match" in resolved
+
+
+def test_inbox_queries_do_not_grow_with_alerts(client, analyst, django_assert_max_num_queries):
+    red_flags("MMR")
+    client.force_login(analyst)
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse("alerts:inbox"))
+    red_flags("SDN", "NOR", "SYR", "ETH", "UKR", "YEM")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(reverse("alerts:inbox"))
+
+
+def test_detail_queries_are_bounded(client, administrator, alert, django_assert_max_num_queries):
+    client.force_login(administrator)
+    with django_assert_max_num_queries(16):
+        client.get(reverse("alerts:detail", args=[alert.pk]))
+
+
+def test_a_recipient_acknowledges_and_resolves_from_the_page(client, focal_point, alert):
+    client.force_login(focal_point)
+    client.post(reverse("alerts:action", args=[alert.pk, "acknowledge"]))
+    client.post(reverse("alerts:action", args=[alert.pk, "resolve"]), {"note": "Envoy sent"})
+    alert.refresh_from_db()
+    assert (alert.status, alert.resolution_note) == ("resolved", "Envoy sent")
+    page = client.get(reverse("alerts:detail", args=[alert.pk])).content.decode()
+    assert "Envoy sent" in page
+    assert "Acknowledged" in page
+
+
+def test_someone_else_cannot_act_on_the_alert(client, analyst, alert):
+    client.force_login(analyst)
+    response = client.post(reverse("alerts:action", args=[alert.pk, "acknowledge"]))
+    assert response.status_code == 403
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "dismiss"]), {"reason": "noise"}
+    )
+    assert response.status_code == 403
+    assert Alert.objects.get().status == "open"
+    page = client.get(reverse("alerts:detail", args=[alert.pk])).content.decode()
+    assert "Only the alert's recipients and administrators" in page
+
+
+def test_a_dismissal_without_reason_is_refused_with_a_message(client, administrator, alert):
+    client.force_login(administrator)
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "dismiss"]), {"reason": ""}, follow=True
+    )
+    assert "A dismissal needs a reason" in response.content.decode()
+    assert Alert.objects.get().status == "open"
+
+
+def test_anyone_with_a_role_adds_notes(client, analyst, alert):
+    client.force_login(analyst)
+    client.post(reverse("alerts:action", args=[alert.pk, "note"]), {"text": "Seen in news"})
+    assert alert.events.filter(kind="note", message="Seen in news", actor=analyst).exists()
+
+
+def test_the_email_link_confirms_before_acknowledging(client, alert):
+    token = acknowledgement_token(Notification.objects.get(alert=alert))
+    url = reverse("alerts:acknowledge_link", args=[token])
+    assert client.get(url).status_code == 200
+    assert Alert.objects.get().status == "open"
+    assert client.post(url).status_code == 200
+    assert Alert.objects.get().status == "acknowledged"
+    assert client.post(url).status_code == 400
+    bad = client.post(reverse("alerts:acknowledge_link", args=["forged-token"]))
+    assert bad.status_code == 400
+    assert b"not valid" in bad.content
+
+
+def test_focal_points_manage_their_own_subscriptions(client, focal_point):
+    client.force_login(focal_point)
+    assert client.get(reverse("alerts:subscriptions")).status_code == 200
+    response = client.post(
+        reverse("alerts:subscription_new"),
+        {
+            "regions": ["Africa"],
+            "min_severity": "warning",
+            "delivery": "immediate",
+            "webhook_url": "https://chat.example.org/hook",
+            "weekly_summary": "on",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302
+    subscription = Subscription.objects.get(user=focal_point)
+    assert subscription.regions == ["Africa"]
+    assert len(subscription.webhook_secret) == 64
+    page = client.get(reverse("alerts:subscriptions")).content.decode()
+    assert "Africa" in page
+    assert subscription.webhook_secret in page
+
+
+def test_an_empty_subscription_is_refused(client, focal_point):
+    client.force_login(focal_point)
+    response = client.post(
+        reverse("alerts:subscription_new"), {"min_severity": "warning", "delivery": "immediate"}
+    )
+    assert response.status_code == 400
+    assert "Choose countries, regions or all countries." in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+def test_nobody_edits_another_users_subscription(client, focal_point, administrator):
+    theirs = subscribe(administrator, all_countries=True)
+    client.force_login(focal_point)
+    assert client.get(reverse("alerts:subscription_edit", args=[theirs.pk])).status_code == 404
+    response = client.post(reverse("alerts:subscription_edit", args=[theirs.pk]), {"delete": "1"})
+    assert response.status_code == 404
+    assert Subscription.objects.filter(pk=theirs.pk).exists()
+
+
+def test_analysts_have_no_subscription_pages(client, analyst):
+    client.force_login(analyst)
+    assert client.get(reverse("alerts:subscriptions")).status_code == 403
