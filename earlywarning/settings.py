@@ -170,11 +170,22 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST framework --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Token first: a caller without credentials gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Requests per second, minute, hour or day ("60/min"); empty turns throttling off.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_ANON", "60/min") or None,
+        "user": env_str("API_THROTTLE_USER", "1200/min") or None,
+    },
+    "EXCEPTION_HANDLER": "indicators.api_support.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atrocity-risk early warning API",
@@ -183,6 +194,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "DESCRIPTION": (
+        "Risk scores, framework, observations and scoring runs. Authenticate with "
+        "`Authorization: Token <key>` (create a token at /accounts/token/) or a browser session."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components, so read-only fields are not asked for.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "indicators.api_support.describe_csv_as_text",
+    ],
 }
 
 # --- Scoring ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from indicators.api import ApiTokenView
 from indicators.views import ThrottledLoginView
 
 admin.site.site_header = "Atrocity-risk early warning"
@@ -19,6 +20,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/token/", ApiTokenView.as_view(), name="api_token"),
     path("api/v1/", include("indicators.api_urls")),
     path("alerts/", include("alerts.urls")),
     path("", include("indicators.urls")),

@@ -99,6 +99,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
             crime = "overall"
         methodology = services.published_methodology()
         context.update(
+            country=None,  # no one country: the open-alerts partial lists them all
             crime=crime,
             crime_label=charts.CRIME_LABELS[crime],
             crime_choices=list(charts.CRIME_LABELS.items()),
@@ -161,10 +162,6 @@ class CountryView(RoleRequiredMixin, TemplateView):
 
     template_name = "indicators/country.html"
 
-    def alert_markers(self, country: Country) -> list[tuple[date, str]]:
-        """(date, label) markers for the trend chart; empty until alerts provide them."""
-        return []
-
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         country = get_object_or_404(Country, iso3=str(kwargs["iso3"]).upper())
@@ -205,11 +202,9 @@ class CountryView(RoleRequiredMixin, TemplateView):
         if latest is None:
             return context
         assert methodology is not None
-        trend = charts.trend_figure(
-            history,
-            thresholds=methodology.thresholds,
-            alert_markers=self.alert_markers(country),
-        )
+        # Alerts are marked on this chart in the browser, from the alerts app's
+        # ``alert_markers`` template tag: this app does not import alerts.
+        trend = charts.trend_figure(history, thresholds=methodology.thresholds)
         contributions = pd.DataFrame.from_records(
             list(history["contributions"]), columns=[factor.code for factor in framework]
         )

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE_MODULES = ["indicators/scoring.py", "alerts/rules.py"]
+PURE_MODULES = ["indicators/scoring.py", "indicators/charts.py", "alerts/rules.py"]
 ALLOWED_PURE_IMPORTS = {
     "__future__",
     "collections",
@@ -22,6 +22,8 @@ ALLOWED_PURE_IMPORTS = {
     "typing",
     "numpy",
     "pandas",
+    "plotly",
+    "json",
 }
 
 

@@ -1,18 +1,45 @@
 /* Draws every Plotly figure on the page. A container names the id of the JSON script
    (Django's json_script) holding the figure: <div data-figure="trend-figure">.
    Plotly itself comes from our static files; so does the world map's geometry, via
-   data-topojson, so nothing is fetched from a CDN. */
+   data-topojson, so nothing is fetched from a CDN. data-markers names a JSON list of
+   {date, label} (alerts) drawn as dashed vertical lines. */
 (function () {
   "use strict";
 
+  function readJSON(id) {
+    var node = id && document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function addMarkers(layout, markers) {
+    if (!markers || !markers.length) { return; }
+    layout.shapes = layout.shapes || [];
+    layout.annotations = layout.annotations || [];
+    markers.forEach(function (marker) {
+      layout.shapes.push({
+        type: "line", xref: "x", yref: "paper", x0: marker.date, x1: marker.date, y0: 0, y1: 1,
+        line: { color: "#a4161a", width: 1.5, dash: "dash" }
+      });
+      layout.annotations.push({
+        xref: "x", yref: "paper", x: marker.date, y: 1, yanchor: "bottom", showarrow: false,
+        text: "alert", hovertext: marker.label, font: { size: 11, color: "#a4161a" }
+      });
+    });
+  }
+
   function draw(container) {
-    var source = document.getElementById(container.getAttribute("data-figure"));
-    if (!source || !window.Plotly) { return; }
-    var figure = JSON.parse(source.textContent);
+    var figure = readJSON(container.getAttribute("data-figure"));
+    if (!figure || !window.Plotly) { return; }
+    var layout = figure.layout || {};
+    addMarkers(layout, readJSON(container.getAttribute("data-markers")));
+    // A world map is wider than tall: on a narrow screen keep its height in proportion.
+    if (layout.geo && container.clientWidth && container.clientWidth < 640) {
+      layout.height = Math.max(220, Math.round(container.clientWidth * 0.62));
+    }
     var config = { responsive: true, displaylogo: false };
     var topojson = container.getAttribute("data-topojson");
     if (topojson) { config.topojsonURL = topojson; }
-    window.Plotly.newPlot(container, figure.data, figure.layout, config);
+    window.Plotly.newPlot(container, figure.data, layout, config);
   }
 
   function drawAll() {

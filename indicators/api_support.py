@@ -1,0 +1,308 @@
+"""Conventions shared by every endpoint of the REST API (indicators and alerts).
+
+- Permissions follow the roles (``indicators.roles``): reading needs a role, writing the
+  roles a view names in ``write_roles``.
+- Lists page by number (``?page=``, ``?page_size=`` up to 500) in JSON and CSV alike; the
+  total and the next and previous pages are also sent as ``X-Total-Count`` and ``Link``
+  headers, so a CSV client can follow them.
+- Error bodies: ``{"detail": "..."}`` for 401, 403, 404, 405 and 429; ``{"field": ["..."]}``
+  for validation errors; a batch adds ``"errors": [{"row", "field", "message"}]``.
+
+This module must not import ``rest_framework.views`` or ``rest_framework.generics`` at
+import time: DRF imports classes named in ``REST_FRAMEWORK`` while it loads those modules.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import filters, serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from indicators.roles import Role, has_role
+
+# --- Permissions -----------------------------------------------------------------------
+
+
+class RolePermission(BasePermission):
+    """Reading (GET, HEAD, OPTIONS) needs any role; writing needs one of ``view.write_roles``.
+
+    A view without ``write_roles`` is read-only for everybody. Superusers hold every role.
+    A caller who is not signed in gets 401 (DRF asks the first authenticator, Token, for
+    the ``WWW-Authenticate`` header); a signed-in caller without the role gets 403.
+    """
+
+    message = "You need the Analyst, Focal point or Administrator role to use the API."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not has_role(request.user):
+            return False
+        if request.method in SAFE_METHODS or not hasattr(view, request.method.lower()):
+            return True  # a method the view does not have: DRF answers 405
+        write_roles: Sequence[Role] = getattr(view, "write_roles", ())
+        if write_roles and has_role(request.user, *write_roles):
+            return True
+        self.message = (
+            f"This needs the {' or '.join(r.value for r in write_roles)} role."
+            if write_roles
+            else "This endpoint is read-only."
+        )
+        return False
+
+
+# --- Pagination and ordering -----------------------------------------------------------
+
+
+class ApiPagination(PageNumberPagination):
+    """Page numbers; ``page_size`` up to 500. Headers repeat the count and links for CSV."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_paginated_response(self, data: Any) -> Response:
+        response = super().get_paginated_response(data)
+        response["X-Total-Count"] = str(self.page.paginator.count)
+        links = [
+            f'<{url}>; rel="{rel}"'
+            for rel, url in (("next", self.get_next_link()), ("prev", self.get_previous_link()))
+            if url
+        ]
+        if links:
+            response["Link"] = ", ".join(links)
+        return response
+
+    def get_previous_link(self) -> str | None:
+        # DRF drops ``page`` from the link to page 1; keep it, so that every link says
+        # which page it is (and ``?format=csv`` links stay explicit).
+        if not self.page.has_previous():
+            return None
+        url = self.request.build_absolute_uri()
+        return replace_query_param(url, self.page_query_param, self.page.previous_page_number())
+
+
+PAGINATION_HEADERS = [
+    OpenApiParameter(
+        "X-Total-Count",
+        OpenApiTypes.INT,
+        location=OpenApiParameter.HEADER,
+        response=[200],
+        description="Number of results over all pages.",
+    ),
+    OpenApiParameter(
+        "Link",
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        response=[200],
+        description='Next and previous pages, as `<url>; rel="next"` (RFC 8288).',
+    ),
+]
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` with the primary key as the last key, so pages never overlap."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[str]:
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not {"pk", "-pk", "id", "-id"} & set(ordering):
+            ordering.append("pk")
+        return ordering
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+# Spreadsheets run cells that start with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class PaginatedCSVRenderer(BaseRenderer):
+    """``?format=csv``: one row per item of ``results`` (the current page), nested objects
+    flattened into ``parent.child`` columns and lists written as JSON.
+
+    A body that is not a list (an error) becomes a single row. Text that a spreadsheet would
+    run as a formula is prefixed with an apostrophe.
+    """
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        if data is None:
+            return b""
+        if isinstance(data, Mapping) and isinstance(data.get("results"), list):
+            items: list[Any] = data["results"]
+        elif isinstance(data, list):
+            items = data
+        else:
+            items = [data]
+        rows = [
+            dict(_flatten(item)) if isinstance(item, Mapping) else {"value": item} for item in items
+        ]
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        if not columns:
+            columns = _columns_of_view((renderer_context or {}).get("view"))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        if columns:
+            writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        return buffer.getvalue().encode(self.charset)
+
+
+def _flatten(item: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in item.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, prefix=f"{name}.")
+        else:
+            yield name, value
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _columns_of_view(view: Any) -> list[str]:
+    """An empty page still gets a header: the output serializer's top-level fields."""
+    get_serializer_class = getattr(view, "get_serializer_class", None)
+    if get_serializer_class is None:
+        return []
+    try:
+        return list(get_serializer_class()().fields)
+    except Exception:  # a view without a serializer: no header, nothing else lost
+        return []
+
+
+LIST_RENDERERS = [JSONRenderer, BrowsableAPIRenderer, PaginatedCSVRenderer]
+
+
+def describe_csv_as_text(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: a ``text/csv`` body is text, not JSON."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if "text/csv" in content:
+                    content["text/csv"] = {
+                        "schema": {
+                            "type": "string",
+                            "description": "The JSON body's items as CSV rows, with a header.",
+                        }
+                    }
+    return result
+
+
+FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=["json", "csv"],
+    description=(
+        "`csv` returns the same page as CSV (nested fields flattened into `parent.child` "
+        "columns); follow the `Link` header, or raise `page_size` up to 500, for more rows. "
+        "Default: JSON."
+    ),
+)
+
+
+# --- Errors ----------------------------------------------------------------------------
+
+
+def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
+    """DRF's handler, with every error body a JSON object.
+
+    DRF already answers ``{"detail": "..."}`` for 401, 403, 404, 405 and 429 and
+    ``{"field": ["..."]}`` for validation; a bare list of messages (a ``ValidationError``
+    raised with a string) is put under ``non_field_errors``.
+    """
+    from rest_framework.views import exception_handler  # see the module docstring
+
+    response = exception_handler(exc, dict(context))
+    if response is not None and isinstance(response.data, list):
+        response.data = {"non_field_errors": response.data}
+    return response
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="Row number, from 1; 0 for the batch as a whole.")
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = RowErrorSerializer(many=True)
+
+
+FIELD_ERRORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Field name -> messages (`non_field_errors` for the body as a whole).",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+_ERROR_DESCRIPTIONS = {
+    401: "Not signed in: send `Authorization: Token <key>` (or use a browser session).",
+    403: "Signed in without the role this needs.",
+    404: "No such object, or a page or `format` that does not exist.",
+    405: "Method not allowed.",
+    429: "Too many requests; the `Retry-After` header says when to try again.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the error ``codes`` (400 means field errors)."""
+    responses: dict[int, OpenApiResponse] = {}
+    for code in codes:
+        if code == 400:
+            responses[400] = OpenApiResponse(
+                FIELD_ERRORS_SCHEMA, description="Invalid input; each field lists its problems."
+            )
+        else:
+            responses[code] = OpenApiResponse(
+                ErrorSerializer, description=_ERROR_DESCRIPTIONS[code]
+            )
+    return responses
+
+
+READ_ERRORS = (401, 403, 429)
+
+
+def flatten_field_errors(errors: Any, *, row: int) -> Iterable[tuple[int, str, str]]:
+    """(row, field, message) for each message in a serializer's ``errors`` for one row."""
+    if isinstance(errors, Mapping):
+        for field_name, messages in errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                if isinstance(message, Mapping | list):
+                    yield row, str(field_name), json.dumps(message)
+                else:
+                    yield row, str(field_name), str(message)
+    elif isinstance(errors, list):
+        for message in errors:
+            yield row, "non_field_errors", str(message)

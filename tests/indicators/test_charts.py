@@ -1,0 +1,218 @@
+"""The pure chart builders on tiny frames: no database, no browser."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from indicators import charts
+
+THRESHOLDS = {"moderate_from": 25.0, "high_from": 50.0, "very_high_from": 75.0}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def history_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]),
+            "overall": [10.0, 30.0, 55.0, 80.0],
+            "genocide": [10.0, 30.0, 55.0, 80.0],
+            "crimes_against_humanity": [5.0, 20.0, 40.0, 60.0],
+            "war_crimes": [float("nan"), 10.0, 20.0, 30.0],
+            "level": ["insufficient_data", "moderate", "high", "very_high"],
+        }
+    )
+
+
+def test_level_colours_match_the_stylesheet():
+    css = (ROOT / "static" / "css" / "earlywarning.css").read_text()
+    variables = dict(re.findall(r"--level-([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    assert variables["low"].lower() == charts.LEVEL_COLOURS["low"]
+    assert variables["moderate"].lower() == charts.LEVEL_COLOURS["moderate"]
+    assert variables["high"].lower() == charts.LEVEL_COLOURS["high"]
+    assert variables["very-high"].lower() == charts.LEVEL_COLOURS["very_high"]
+    assert variables["insufficient"].lower() == charts.LEVEL_COLOURS["insufficient_data"]
+
+
+def test_level_bands_follow_the_thresholds():
+    bands = charts.level_bands({"moderate_from": 20, "high_from": 40, "very_high_from": 70})
+    assert bands == [
+        ("low", 0.0, 20.0),
+        ("moderate", 20.0, 40.0),
+        ("high", 40.0, 70.0),
+        ("very_high", 70.0, 100.0),
+    ]
+
+
+def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
+    fig = charts.trend_figure(history_frame(), thresholds=THRESHOLDS)
+    names = [trace.name for trace in fig.data]
+    assert names == [
+        "Overall (any atrocity crime)",
+        "Genocide",
+        "Crimes against humanity",
+        "War crimes",
+        "Overall, insufficient data",
+    ]
+    overall = fig.data[0]
+    # The insufficient month is not drawn on the bands, only on the grey dotted line.
+    assert list(overall.y) == [None, 30.0, 55.0, 80.0]
+    assert list(fig.data[4].y) == [10.0, None, None, None]
+    assert fig.data[4].line.dash == "dot"
+    assert list(fig.data[3].y) == [None, 10.0, 20.0, 30.0]
+    bands = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert [(s.y0, s.y1) for s in bands] == [(0, 25), (25, 50), (50, 75), (75, 100)]
+    assert [s.fillcolor for s in bands] == [
+        charts.LEVEL_COLOURS[level] for level in ("low", "moderate", "high", "very_high")
+    ]
+    assert [a.text for a in fig.layout.annotations] == ["Low", "Moderate", "High", "Very high"]
+    assert tuple(fig.layout.yaxis.range) == (0, 100)
+
+
+def test_the_trend_chart_has_no_grey_line_when_all_data_is_sufficient():
+    frame = history_frame().iloc[1:]
+    fig = charts.trend_figure(frame, thresholds=THRESHOLDS)
+    assert len(fig.data) == 4
+
+
+def test_alert_markers_become_vertical_lines_with_labels():
+    fig = charts.trend_figure(
+        history_frame(),
+        thresholds=THRESHOLDS,
+        alert_markers=[(date(2024, 3, 31), "Surge")],
+    )
+    lines = [shape for shape in fig.layout.shapes if shape.type == "line"]
+    assert len(lines) == 1
+    assert lines[0].x0 == "2024-03-31"
+    assert fig.layout.annotations[-1].text == "Surge"
+
+
+def test_the_world_map_colours_by_level_band_and_greys_out_thin_data():
+    scores = pd.DataFrame(
+        {
+            "iso3": ["SDN", "NOR", "MMR"],
+            "name": ["Sudan", "Norway", "Myanmar"],
+            "score": [82.5, 12.0, 60.0],
+            "level": ["very_high", "low", "insufficient_data"],
+            "change_12m": [10.0, float("nan"), 1.0],
+            "coverage": [0.8, 0.5, 0.1],
+        }
+    )
+    fig = charts.world_map_figure(scores, crime="overall", thresholds=THRESHOLDS)
+    scored, thin = fig.data
+    assert scored.type == "choropleth"
+    assert scored.locationmode == "ISO-3"
+    assert list(scored.locations) == ["SDN", "NOR"]
+    assert list(scored.z) == [82.5, 12.0]
+    assert (scored.zmin, scored.zmax) == (0, 100)
+    # A stepped scale: flat colour from one threshold to the next.
+    assert [tuple(step) for step in scored.colorscale[:4]] == [
+        (0.0, charts.LEVEL_COLOURS["low"]),
+        (0.25, charts.LEVEL_COLOURS["low"]),
+        (0.25, charts.LEVEL_COLOURS["moderate"]),
+        (0.5, charts.LEVEL_COLOURS["moderate"]),
+    ]
+    assert list(scored.colorbar.ticktext) == ["Low", "Moderate", "High", "Very high"]
+    assert list(scored.customdata[0]) == ["Sudan", "82.5", "Very high", "+10.0 points", "80%"]
+    assert scored.customdata[1][3] == "unknown"
+    assert list(thin.locations) == ["MMR"]
+    assert thin.customdata[0][2] == "Insufficient data"
+    assert thin.showscale is False
+    assert "12-month change" in scored.hovertemplate
+
+
+def test_the_contributions_chart_stacks_the_factors_that_contribute():
+    frame = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2024-01-31", "2024-02-29"]),
+            "RF1": [10.0, 12.0],
+            "RF2": [float("nan"), 3.0],
+            "RF9": [0.0, 0.0],
+        }
+    )
+    fig = charts.contributions_figure(frame, factor_labels={"RF1": "Armed conflict"})
+    assert [trace.name for trace in fig.data] == ["RF1", "RF2"]
+    assert all(trace.stackgroup == "contributions" for trace in fig.data)
+    assert list(fig.data[1].y) == [0.0, 3.0]
+    assert "Armed conflict" in fig.data[0].hovertemplate
+
+
+def test_the_waterfall_goes_from_start_to_end_through_the_factor_changes():
+    fig = charts.waterfall_figure(
+        start=40.0,
+        end=52.0,
+        changes=[("RF1", 9.0), ("RF8", 3.02), ("RF2", 0.01), ("RF3", -0.01)],
+        start_label="Jan 2024",
+        end_label="Jan 2025",
+        factor_labels={"RF1": "Armed conflict", "RF8": "Triggering factors"},
+    )
+    (trace,) = fig.data
+    assert trace.type == "waterfall"
+    assert list(trace.x) == ["Jan 2024", "RF1", "RF8", "Jan 2025"]
+    assert list(trace.measure) == ["absolute", "relative", "relative", "total"]
+    assert list(trace.y) == [40.0, 9.0, 3.02, 52.0]
+    assert list(trace.text) == ["40.0", "+9.0", "+3.0", "52.0"]
+    assert trace.increasing.marker.color == charts.RISE_COLOUR
+
+
+def test_the_waterfall_folds_small_changes_into_other_factors():
+    fig = charts.waterfall_figure(
+        start=10.0,
+        end=10.12,
+        changes=[("RF1", 0.04), ("RF2", 0.04), ("RF3", 0.04)],
+        start_label="a",
+        end_label="b",
+        factor_labels={},
+    )
+    assert list(fig.data[0].x) == ["a", "Other", "b"]
+    assert fig.data[0].y[1] == pytest.approx(0.12)
+
+
+def test_the_compare_chart_has_one_line_per_country_with_gaps_for_thin_data():
+    frame = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2024-01-31", "2024-02-29"] * 2),
+            "iso3": ["SDN", "SDN", "NOR", "NOR"],
+            "name": ["Sudan", "Sudan", "Norway", "Norway"],
+            "overall": [50.0, 60.0, 5.0, 6.0],
+            "level": ["high", "high", "insufficient_data", "low"],
+        }
+    )
+    fig = charts.compare_trend_figure(frame, thresholds=THRESHOLDS)
+    assert [trace.name for trace in fig.data] == ["Norway", "Sudan"]
+    assert list(fig.data[0].y) == [None, 6.0]
+    assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4
+
+
+def test_the_factor_profile_is_a_heatmap_with_blank_cells_for_no_data():
+    profile = pd.DataFrame(
+        {"RF1": [0.9, 0.1], "RF2": [float("nan"), 0.2]}, index=["Sudan", "Norway"]
+    )
+    fig = charts.factor_profile_figure(profile, factor_labels={"RF1": "Armed conflict"})
+    (trace,) = fig.data
+    assert trace.type == "heatmap"
+    assert list(trace.x) == ["RF1", "RF2"]
+    assert list(trace.y) == ["Sudan", "Norway"]
+    assert trace.z[0][1] is None
+    assert "no data" in trace.customdata[0][1]
+    assert (trace.zmin, trace.zmax) == (0, 1)
+
+
+def test_figure_json_turns_missing_values_into_null():
+    fig = charts.trend_figure(history_frame(), thresholds=THRESHOLDS)
+    data = charts.figure_json(fig)
+    assert data["data"][0]["y"][0] is None
+    assert data["layout"]["shapes"][0]["type"] == "rect"
+
+
+def test_sparkline_points_scale_values_into_the_box():
+    assert charts.sparkline_points([]) == ""
+    assert charts.sparkline_points([0.5], width=20, height=12) == "2.0,6.0 18.0,6.0"
+    points = charts.sparkline_points([0.0, 1.0], width=20, height=12).split()
+    assert points == ["2.0,10.0", "18.0,2.0"]
+    assert all(not math.isnan(float(xy.split(",")[1])) for xy in points)
