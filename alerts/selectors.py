@@ -190,6 +190,16 @@ def active_alerts_for_country(country: Country) -> QuerySet[Alert]:
     return Alert.objects.filter(country=country, status__in=Alert.ACTIVE).order_by("-opened_at")
 
 
+def alert_markers(country: Country) -> list[tuple[Any, str]]:
+    """(date, label) of each alert raised on a country, for its trend chart. One query."""
+    return [
+        (period, f"{severity.capitalize()}: {summary}")
+        for period, severity, summary in Alert.objects.filter(country=country)
+        .order_by("period", "pk")
+        .values_list("period", "severity", "summary")[:200]
+    ]
+
+
 def alerts_between(start: datetime, end: datetime) -> QuerySet[Alert]:
     """Alerts opened or escalated in [start, end)."""
     return (

@@ -1,5 +1,6 @@
 """Template tags that put alerts on dashboard pages without the indicators app importing
-alerts: ``{% load alert_tags %}{% active_alerts country %}`` and ``{% latest_alerts %}``."""
+alerts: ``{% load alert_tags %}{% active_alerts country %}`` and
+``{% alert_markers country as markers %}``."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def active_alerts(country: Any = None, limit: int = 10) -> dict[str, Any]:
     return {"alerts": alerts, "show_country": country is None}
 
 
+
+
 @register.simple_tag
 def alert_markers(country: Any) -> list[dict[str, Any]]:
-    """(date, label) of each alert on a country, for marking trend charts."""
+    """{date, label} of each alert on a country, for marking its trend chart."""
     return [
-        {"date": a.period.isoformat(), "label": f"{a.get_severity_display()}: {a.summary}"}
-        for a in Alert.objects.filter(country=country).order_by("period")[:200]
+        {"date": when.isoformat(), "label": label}
+        for when, label in selectors.alert_markers(country)
     ]
