@@ -229,7 +229,7 @@ def _level_crossings(
                 period=_as_date(now["period"]),
                 summary=(
                     f"{label.capitalize()} risk rose from {old.replace('_', ' ')} to "
-                    f"{new.replace('_', ' ')} ({_number(then.get(crime)):.1f} -> "
+                    f"{new.replace('_', ' ')} ({_number(then.get(crime)):.1f} → "
                     f"{_number(now.get(crime)):.1f})"
                 ),
                 score=_number(now.get(crime)),
