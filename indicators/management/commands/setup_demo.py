@@ -4,20 +4,26 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand
 
 from indicators import services
+from indicators.roles import Role
+
+# One demo account per role: (user name, role, is_staff/superuser).
+DEMO_USERS = [
+    ("admin", Role.ADMINISTRATOR, True),
+    ("analyst", Role.ANALYST, False),
+    ("focal", Role.FOCAL_POINT, False),
+]
 
 
 class Command(BaseCommand):
     help = (
         "Prepare the one-machine demo: load countries and the framework, recompute scores, "
-        "and (re)create the demo administrator with a fresh random password that is printed."
+        "and (re)create one demo user per role with fresh random passwords, printed once."
     )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--username", default="admin")
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("load_countries", stdout=self.stdout)
@@ -27,13 +33,15 @@ class Command(BaseCommand):
             f"Scores: run {run.pk} {run.status}, {run.scores_written} scores from "
             f"{run.observations_read} observations."
         )
-        password = secrets.token_urlsafe(12)
-        user, _ = get_user_model().objects.get_or_create(username=options["username"])
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\nDemo administrator -> username: {user.get_username()}  password: {password}\n"
+        lines = ["", "Demo accounts (new passwords on every start):"]
+        for username, role, is_admin in DEMO_USERS:
+            password = secrets.token_urlsafe(12)
+            user, _ = get_user_model().objects.get_or_create(
+                username=username, defaults={"email": f"{username}@localhost"}
             )
-        )
+            user.is_staff = user.is_superuser = is_admin
+            user.set_password(password)
+            user.save()
+            user.groups.add(Group.objects.get(name=role.value))
+            lines.append(f"  {role.value:<14} username: {username:<8} password: {password}")
+        self.stdout.write(self.style.SUCCESS("\n".join(lines) + "\n"))
