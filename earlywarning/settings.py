@@ -185,6 +185,9 @@ REST_FRAMEWORK = {
         "anon": env_str("API_THROTTLE_ANON", "60/min") or None,
         "user": env_str("API_THROTTLE_USER", "1200/min") or None,
     },
+    # Anonymous callers are told apart by address: REMOTE_ADDR, or the address this many
+    # proxies back in X-Forwarded-For (never the whole header, which a client can forge).
+    "NUM_PROXIES": env_int("API_TRUSTED_PROXIES", 0),
     "EXCEPTION_HANDLER": "indicators.api_support.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {

@@ -48,6 +48,7 @@ from indicators.api_support import (
     BatchErrorSerializer,
     RolePermission,
     StableOrderingFilter,
+    ThrottleRefusedCallersMixin,
     error_responses,
     flatten_field_errors,
 )
@@ -77,7 +78,7 @@ CRIME_CHOICES = [
 # --- Base views ------------------------------------------------------------------------
 
 
-class ApiListView(generics.ListAPIView):
+class ApiListView(ThrottleRefusedCallersMixin, generics.ListAPIView):
     # A paged, filterable, orderable list, in JSON or CSV. (A comment, not a docstring:
     # drf-spectacular would show a docstring as every list's description.)
     permission_classes = [RolePermission]
@@ -87,7 +88,7 @@ class ApiListView(generics.ListAPIView):
     filter_backends = [DjangoFilterBackend, StableOrderingFilter]
 
 
-class ApiDetailView(generics.RetrieveAPIView):
+class ApiDetailView(ThrottleRefusedCallersMixin, generics.RetrieveAPIView):
     permission_classes = [RolePermission]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
@@ -834,7 +835,7 @@ def _messages(errors: Any) -> list[str]:
         ),
     ],
 )
-class ObservationBatchView(generics.GenericAPIView):
+class ObservationBatchView(ThrottleRefusedCallersMixin, generics.GenericAPIView):
     permission_classes = [RolePermission]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
@@ -1034,13 +1035,13 @@ class MethodologyVersionDetailView(MethodologyContextMixin, ApiDetailView):
 # --- Schema and documentation ----------------------------------------------------------
 
 
-class ApiSchemaView(SpectacularAPIView):
+class ApiSchemaView(ThrottleRefusedCallersMixin, SpectacularAPIView):
     """The OpenAPI schema, for signed-in users with a role."""
 
     permission_classes = [RolePermission]
 
 
-class ApiDocsView(SpectacularSwaggerView):
+class ApiDocsView(ThrottleRefusedCallersMixin, SpectacularSwaggerView):
     """Swagger UI from our own static files; signed-out browsers go to the login page."""
 
     permission_classes = [RolePermission]

@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import filters, serializers
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
@@ -60,6 +61,23 @@ class RolePermission(BasePermission):
             else "This endpoint is read-only."
         )
         return False
+
+
+class ThrottleRefusedCallersMixin:
+    """Count refused calls too: no or a bad token, no role (429 once over the rate).
+
+    DRF checks throttles only after authentication and permissions pass, so a caller who
+    guesses tokens, or probes endpoints without a role, would never be slowed down. Calls
+    without a valid token count against the anonymous rate, per address. Mix in before the
+    DRF view class.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        except (NotAuthenticated, AuthenticationFailed, PermissionDenied):
+            self.check_throttles(request)  # type: ignore[attr-defined]  # 429 once over the rate
+            raise
 
 
 # --- Pagination and ordering -----------------------------------------------------------

@@ -1,0 +1,163 @@
+"""Conventions of every endpoint: throttling, bounded queries, CSV, error bodies, paging links."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import ValidationError
+from rest_framework.throttling import SimpleRateThrottle
+
+from indicators.api_support import PaginatedCSVRenderer, api_exception_handler
+from indicators.models import Observation, RiskFactor
+from indicators.services import refresh_scores
+
+from .conftest import TODAY
+
+pytestmark = pytest.mark.django_db
+
+
+# --- throttling ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/min", "user": "3/min"})
+    cache.clear()
+
+
+def test_users_are_throttled_per_user(client_for, framework, low_rates):
+    client = client_for("analyst")
+    assert [client.get("/api/v1/risk-factors/").status_code for _ in range(3)] == [200] * 3
+    response = client.get("/api/v1/risk-factors/")
+    assert response.status_code == 429
+    assert response.json()["detail"].startswith("Request was throttled.")
+    assert int(response["Retry-After"]) > 0
+    # Another user has a budget of their own.
+    assert client_for("focal_point").get("/api/v1/risk-factors/").status_code == 200
+
+
+def test_anonymous_callers_and_token_guessers_are_throttled(api_client, framework, low_rates):
+    assert [api_client.get("/api/v1/risk-factors/").status_code for _ in range(2)] == [401] * 2
+    assert api_client.get("/api/v1/risk-factors/").status_code == 429
+    api_client.credentials(HTTP_AUTHORIZATION="Token guess")
+    assert api_client.get("/api/v1/risk-factors/").status_code == 429
+
+
+def test_a_forged_forwarded_for_header_does_not_reset_the_count(api_client, framework, low_rates):
+    for number in range(3):
+        response = api_client.get("/api/v1/countries/", HTTP_X_FORWARDED_FOR=f"10.0.0.{number}")
+    assert response.status_code == 429
+
+
+def test_users_without_a_role_are_throttled_too(client_for, framework, low_rates):
+    client = client_for("no_role_user")
+    codes = [client.get("/api/v1/risk-factors/").status_code for _ in range(4)]
+    assert codes == [403, 403, 403, 429]
+
+
+def test_rates_come_from_the_environment():
+    from django.conf import settings
+
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    assert rates == {"anon": "60/min", "user": "1200/min"}
+
+
+# --- bounded queries -------------------------------------------------------------------
+
+
+@pytest.fixture
+def list_urls(scored, analyst) -> list[str]:
+    # More runs and methodology versions than a page of 2 holds.
+    RiskFactor.objects.filter(code="RF3").update(weight=2.0)
+    refresh_scores(today=TODAY)
+    RiskFactor.objects.filter(code="RF3").update(weight=3.0)
+    refresh_scores(today=TODAY)
+    Observation.objects.update(recorded_by=analyst)
+    return [
+        "/api/v1/countries/",
+        "/api/v1/countries/SDN/scores/",
+        "/api/v1/rankings/",
+        "/api/v1/risk-factors/",
+        "/api/v1/indicators/",
+        "/api/v1/observations/",
+        "/api/v1/scoring-runs/",
+        "/api/v1/methodology-versions/",
+    ]
+
+
+def _queries(client, url: str, **params) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params)
+    assert response.status_code == 200, (url, response.content[:300])
+    rows = len(response.json()["results"]) if params["format"] == "json" else 0
+    return len(captured), rows
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_list_queries_do_not_grow_with_the_page(client_for, list_urls, fmt):
+    client = client_for("analyst")
+    for url in list_urls:
+        small, small_rows = _queries(client, url, page_size=2, format=fmt)
+        large, large_rows = _queries(client, url, page_size=50, format=fmt)
+        assert small == large, url
+        assert large <= 8, url
+        if fmt == "json":
+            assert small_rows == 2 < large_rows, url
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def test_csv_of_an_empty_page_still_has_a_header(analyst_client, countries):
+    response = analyst_client.get("/api/v1/rankings/", {"format": "csv"})
+    assert response.status_code == 200
+    header = response.content.decode().splitlines()[0]
+    assert header.startswith("rank,country,period,score,level")
+
+
+def test_csv_errors_are_a_row_too(api_client, countries):
+    response = api_client.get("/api/v1/countries/", {"format": "csv"})
+    assert response.status_code == 401
+    assert response.content.decode().splitlines() == [
+        "detail",
+        "Authentication credentials were not provided.",
+    ]
+
+
+def test_csv_renderer_flattens_and_defuses_formulas():
+    body = {
+        "count": 2,
+        "results": [
+            {"a": 1, "b": {"c": None, "d": "-x"}, "e": ["X", "Y"]},
+            {"a": 2, "f": "@SUM(A1)"},
+        ],
+    }
+    text = PaginatedCSVRenderer().render(body).decode()
+    assert text.splitlines() == [
+        "a,b.c,b.d,e,f",
+        '1,,\'-x,"[""X"", ""Y""]",',
+        "2,,,,'@SUM(A1)",
+    ]
+
+
+def test_unknown_formats_are_404(analyst_client, countries):
+    response = analyst_client.get("/api/v1/countries/", {"format": "xml"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+# --- errors and paging links -----------------------------------------------------------
+
+
+def test_a_bare_validation_message_gets_a_key():
+    response = api_exception_handler(ValidationError("Nope."), {})
+    assert response.data == {"non_field_errors": ["Nope."]}
+
+
+def test_link_header_names_every_page(analyst_client, countries):
+    response = analyst_client.get("/api/v1/countries/", {"page_size": 10, "page": 2})
+    links = response["Link"]
+    assert '<http://testserver/api/v1/countries/?page=3&page_size=10>; rel="next"' in links
+    assert '<http://testserver/api/v1/countries/?page=1&page_size=10>; rel="prev"' in links
