@@ -30,7 +30,7 @@ from drf_spectacular.utils import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.exceptions import NotAuthenticated, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -714,7 +714,7 @@ class ObservationListView(ApiListView):
         responses={
             201: OpenApiResponse(ObservationSerializer, description="Created."),
             200: OpenApiResponse(ObservationSerializer, description="Updated or unchanged."),
-            **error_responses(400, 401, 403, 429),
+            **error_responses(400, 401, 403, 404, 415, 429),
         },
         examples=[
             OpenApiExample("Request", value=OBSERVATION_INPUT_EXAMPLE, request_only=True),
@@ -812,7 +812,7 @@ def _messages(errors: Any) -> list[str]:
     responses={
         200: BatchResultSerializer,
         400: OpenApiResponse(BatchErrorSerializer, description="Nothing was recorded."),
-        **error_responses(401, 403, 429),
+        **error_responses(401, 403, 404, 415, 429),
     },
     examples=[
         OpenApiExample(
@@ -843,7 +843,11 @@ class ObservationBatchView(ThrottleRefusedCallersMixin, generics.GenericAPIView)
     write_roles = (Role.ANALYST,)
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        parsed = ObservationBatchInputSerializer(data=request.data)
+        try:
+            data = request.data
+        except ParseError as exc:
+            return _batch_errors([RowError(0, "observations", str(exc.detail))])
+        parsed = ObservationBatchInputSerializer(data=data)
         if parsed.is_valid():
             try:
                 result = services.record_observations(

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import filters, serializers
@@ -130,13 +130,23 @@ PAGINATION_HEADERS = [
 
 
 class StableOrderingFilter(filters.OrderingFilter):
-    """``?ordering=`` with the primary key as the last key, so pages never overlap."""
+    """``?ordering=`` with the primary key as the last key, so pages never overlap, and
+    empty values last in either direction (databases disagree on where NULL sorts)."""
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])
         if not {"pk", "-pk", "id", "-id"} & set(ordering):
             ordering.append("pk")
         return ordering
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        terms = [
+            F(term[1:]).desc(nulls_last=True)
+            if term.startswith("-")
+            else F(term).asc(nulls_last=True)
+            for term in self.get_ordering(request, queryset, view)
+        ]
+        return queryset.order_by(*terms)
 
 
 # --- CSV -------------------------------------------------------------------------------
@@ -281,7 +291,11 @@ class BatchErrorSerializer(serializers.Serializer):
 
 FIELD_ERRORS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Field name -> messages (`non_field_errors` for the body as a whole).",
+    "description": (
+        "Field name -> messages (`non_field_errors` for the body as a whole); or only "
+        "`detail` when the body is not valid JSON."
+    ),
+    "properties": {"detail": {"type": "string"}},
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 
@@ -290,6 +304,7 @@ _ERROR_DESCRIPTIONS = {
     403: "Signed in without the role this needs.",
     404: "No such object, or a page or `format` that does not exist.",
     405: "Method not allowed.",
+    415: "The body must be JSON (`Content-Type: application/json`).",
     429: "Too many requests; the `Retry-After` header says when to try again.",
 }
 

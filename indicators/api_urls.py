@@ -34,13 +34,9 @@ urlpatterns = [
     ),
     path("observations/", api.ObservationListView.as_view(), name="observation-list"),
     path("observations/batch/", api.ObservationBatchView.as_view(), name="observation-batch"),
-    path(
-        "observations/<int:pk>/", api.ObservationDetailView.as_view(), name="observation-detail"
-    ),
+    path("observations/<int:pk>/", api.ObservationDetailView.as_view(), name="observation-detail"),
     path("scoring-runs/", api.ScoringRunListView.as_view(), name="scoringrun-list"),
-    path(
-        "scoring-runs/<int:pk>/", api.ScoringRunDetailView.as_view(), name="scoringrun-detail"
-    ),
+    path("scoring-runs/<int:pk>/", api.ScoringRunDetailView.as_view(), name="scoringrun-detail"),
     path(
         "methodology-versions/",
         api.MethodologyVersionListView.as_view(),
