@@ -274,7 +274,10 @@ class CrimeQuerySerializer(serializers.Serializer):
 class RankingQuerySerializer(CrimeQuerySerializer):
     date = serializers.DateField(
         required=False,
-        help_text="Rank the latest scored month end on or before this date. Default: today.",
+        help_text=(
+            "Rank the scores of this date's month (or of the latest scored month before "
+            "it). Default: today."
+        ),
     )
 
 
@@ -392,9 +395,9 @@ class RankingFilter(django_filters.FilterSet):
     tags=["scores"],
     summary="Countries ranked by score for a date",
     description=(
-        "Every scored country at the latest month end on or before `date`, highest `crime` "
-        "score first; with `region` the ranks are within that region. Scores without data "
-        "enough are listed with the level `insufficient_data`."
+        "Every scored country at the end of the month of `date` (or the latest scored month "
+        "before it), highest `crime` score first; with `region` the ranks are within that "
+        "region. Scores without data enough are listed with the level `insufficient_data`."
     ),
     parameters=[RankingQuerySerializer, *LIST_PARAMETERS],
     responses={200: RankingSerializer(many=True), **LIST_RESPONSES},
@@ -438,7 +441,7 @@ class RankingListView(ApiListView):
         methodology = services.published_methodology()
         period = selectors.ranking_period(
             methodology=methodology,
-            on_or_before=query.validated_data.get("date") or timezone.localdate(),
+            on=query.validated_data.get("date") or timezone.localdate(),
         )
         return selectors.ranking(
             methodology=methodology, period=period, crime=query.validated_data["crime"]

@@ -618,12 +618,14 @@ def score_history(
     return scores if methodology is not None else scores.none()
 
 
-def ranking_period(*, methodology: MethodologyVersion | None, on_or_before: date) -> date | None:
-    """The latest month end scored under ``methodology`` on or before a date, if any."""
+def ranking_period(*, methodology: MethodologyVersion | None, on: date) -> date | None:
+    """The period to rank for the date ``on``: the end of its month, or failing that the
+    latest month end before it scored under ``methodology``; None if there is none."""
     if methodology is None:
         return None
+    month_end = (pd.Timestamp(on) + pd.offsets.MonthEnd(0)).date()
     found: date | None = RiskScore.objects.filter(
-        methodology=methodology, period__lte=on_or_before
+        methodology=methodology, period__lte=month_end
     ).aggregate(period=Max("period"))["period"]
     return found
 

@@ -141,11 +141,18 @@ def test_rankings_rank_the_latest_period_highest_first(analyst_client, scored):
     assert rows[0]["country"].keys() == {"iso3", "name", "region", "sub_region"}
 
 
-def test_rankings_for_a_date_use_the_latest_period_on_or_before_it(analyst_client, scored):
-    rows = analyst_client.get(RANKINGS, {"date": "2024-02-15"}).json()["results"]
+def test_rankings_for_a_date_rank_its_month(analyst_client, scored):
+    rows = analyst_client.get(RANKINGS, {"date": "2024-01-15"}).json()["results"]
     assert {r["period"] for r in rows} == {"2024-01-31"}
     assert {r["country"]["iso3"] for r in rows} == {"SDN", "MMR", "NOR"}  # no UKR yet
+    rows = analyst_client.get(RANKINGS, {"date": "2024-02-01"}).json()["results"]
+    assert {r["period"] for r in rows} == {"2024-02-29"}
     assert analyst_client.get(RANKINGS, {"date": "2023-12-31"}).json()["count"] == 0
+
+
+def test_rankings_after_the_last_scored_month_rank_that_month(analyst_client, scored):
+    rows = analyst_client.get(RANKINGS, {"date": "2031-01-01"}).json()["results"]
+    assert {r["period"] for r in rows} == {"2025-06-30"}
 
 
 def test_rankings_by_region_rank_within_it(analyst_client, scored):
