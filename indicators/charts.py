@@ -238,7 +238,7 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
     ]
     layout = _base_layout(
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        height=430,
+        height=360,
         geo={
             "projection": {"type": "natural earth"},
             "showframe": False,
@@ -246,7 +246,7 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
             "showcountries": True,
             "countrycolor": "#b8bec8",
             "showland": True,
-            "landcolor": "#f7f7f7",
+            "landcolor": "#ffffff",
             "showocean": True,
             "oceancolor": "#eef3f8",
             "lataxis": {"range": [-58, 85]},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -52,8 +53,17 @@ class AssessmentForm(forms.Form):
     )
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
-    def __init__(self, *args: Any, countries: Choices, indicators: Choices, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        countries: Choices,
+        indicators: Choices,
+        today: date | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if today is not None:  # the browser's date picker then offers no future date
+            self.fields["observed_on"].widget.attrs["max"] = today.isoformat()
         self.fields["country"].choices = [("", "Choose a country"), *countries]
         self.fields["indicator"].choices = [("", "Choose an indicator"), *indicators]
 

@@ -11,6 +11,7 @@ import csv
 import math
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 from django.contrib import messages
@@ -358,15 +359,27 @@ class CompareView(RoleRequiredMixin, TemplateView):
             )
         )
         choices = selectors.country_choices()
-        context.update(choices=choices, chosen=codes, max_compared=MAX_COMPARED, too_many=False)
+        names = dict(choices)
+        context.update(
+            choices=choices,
+            chosen=codes,
+            chosen_links=[
+                (
+                    names.get(code, code),
+                    "?" + urlencode([("c", other) for other in codes if other != code]),
+                )
+                for code in codes
+            ],
+            max_compared=MAX_COMPARED,
+            too_many=False,
+        )
         if len(codes) > MAX_COMPARED:
             context["too_many"] = True
             return context
-        known = dict(choices)
-        unknown = [code for code in codes if code not in known]
+        unknown = [code for code in codes if code not in names]
         if unknown:
             messages.warning(self.request, f"Unknown country code(s): {', '.join(unknown)}.")
-        countries = list(Country.objects.filter(iso3__in=[c for c in codes if c in known]))
+        countries = list(Country.objects.filter(iso3__in=[c for c in codes if c in names]))
         methodology = services.published_methodology()
         context.update(countries=countries, methodology=methodology)
         if not countries or methodology is None:
@@ -458,6 +471,7 @@ class ObservationCreateView(RoleRequiredMixin, FormView):
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
+        kwargs["today"] = timezone.localdate()
         kwargs["countries"] = [
             (iso3, f"{name} ({iso3})") for iso3, name in selectors.country_choices()
         ]

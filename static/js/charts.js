@@ -15,14 +15,21 @@
     if (!markers || !markers.length) { return; }
     layout.shapes = layout.shapes || [];
     layout.annotations = layout.annotations || [];
+    // Several alerts on one date share one line, with every label on hover.
+    var byDate = {};
     markers.forEach(function (marker) {
+      if (byDate[marker.date]) { byDate[marker.date].label += "<br>" + marker.label; }
+      else { byDate[marker.date] = { date: marker.date, label: marker.label }; }
+    });
+    Object.keys(byDate).forEach(function (date) {
+      var marker = byDate[date];
       layout.shapes.push({
         type: "line", xref: "x", yref: "paper", x0: marker.date, x1: marker.date, y0: 0, y1: 1,
         line: { color: "#a4161a", width: 1.5, dash: "dash" }
       });
       layout.annotations.push({
         xref: "x", yref: "paper", x: marker.date, y: 1, yanchor: "bottom", showarrow: false,
-        text: "alert", hovertext: marker.label, font: { size: 11, color: "#a4161a" }
+        text: "!", hovertext: marker.label, font: { size: 13, color: "#a4161a" }
       });
     });
   }
@@ -32,9 +39,9 @@
     if (!figure || !window.Plotly) { return; }
     var layout = figure.layout || {};
     addMarkers(layout, readJSON(container.getAttribute("data-markers")));
-    // A world map is wider than tall: on a narrow screen keep its height in proportion.
-    if (layout.geo && container.clientWidth && container.clientWidth < 640) {
-      layout.height = Math.max(220, Math.round(container.clientWidth * 0.62));
+    // A world map is wider than tall: keep its height in proportion to the width.
+    if (layout.geo && container.clientWidth) {
+      layout.height = Math.min(440, Math.max(190, Math.round(container.clientWidth * 0.5)));
     }
     var config = { responsive: true, displaylogo: false };
     var topojson = container.getAttribute("data-topojson");
