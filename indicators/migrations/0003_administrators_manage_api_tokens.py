@@ -25,9 +25,7 @@ def grant(apps, schema_editor):
 def revoke(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     for group in apps.get_model("auth", "Group").objects.filter(name="Administrator"):
-        group.permissions.remove(
-            *Permission.objects.filter(content_type__app_label="authtoken")
-        )
+        group.permissions.remove(*Permission.objects.filter(content_type__app_label="authtoken"))
 
 
 class Migration(migrations.Migration):

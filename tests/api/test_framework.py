@@ -84,6 +84,9 @@ def test_indicator_filters(analyst_client, framework, params, check):
 def test_indicator_detail_and_404(analyst_client, framework):
     assert analyst_client.get(INDICATORS + "8.7/").json()["factor"] == "RF8"
     assert analyst_client.get(INDICATORS + "8.99/").status_code == 404
+    response = analyst_client.get(INDICATORS, {"verification": "rumoured"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["verification"]
 
 
 def test_indicators_pagination_ordering_and_csv(analyst_client, framework):
