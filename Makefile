@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install browser run test lint bench clean
+.PHONY: install browser run test lint bench bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: install
 
 bench: install
 	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)_bench" $(BIN)/python bench/scoring.py
+
+# Dashboard pages under gunicorn (2 workers) on the same synthetic volume.
+bench-pages: install
+	DATABASE_URL="$(TEST_DATABASE_URL)_bench" $(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3

@@ -110,6 +110,8 @@ def _base_layout(**extra: Any) -> dict[str, Any]:
         "plot_bgcolor": "#ffffff",
         "margin": {"l": 56, "r": 16, "t": 16, "b": 40},
         "hoverlabel": {"font": {"family": FONT}},
+        # No Plotly theme: our own colours throughout, and a smaller page.
+        "template": "none",
     }
     layout.update(extra)
     return layout
@@ -153,17 +155,19 @@ def _band_shapes_and_labels(
     return shapes, labels
 
 
-def _masked(values: pd.Series, keep: pd.Series) -> list[float | None]:
-    """Values as a list with None where ``keep`` is false or the value is missing."""
-    array = values.to_numpy(dtype=np.float64)
-    return [
-        None if not k or v != v else round(float(v), 2)
-        for v, k in zip(array, keep.to_numpy(), strict=True)
-    ]
+def _masked(values: pd.Series, keep: pd.Series) -> np.ndarray:
+    """Values rounded to 2 decimals, NaN (a gap in a line) where ``keep`` is false.
+
+    Numpy arrays rather than lists: Plotly checks them as a whole instead of value by
+    value, and sends them to the browser as compact typed arrays.
+    """
+    array = np.round(values.to_numpy(dtype=np.float64), 2)
+    return np.where(keep.to_numpy(dtype=bool), array, np.nan)
 
 
-def _period_labels(periods: pd.Series) -> list[str]:
-    return [stamp.strftime("%Y-%m-%d") for stamp in pd.to_datetime(periods)]
+def _period_labels(periods: pd.Series) -> np.ndarray:
+    # Day precision: to_json writes these as "YYYY-MM-DD", the form Plotly's date axes read.
+    return pd.DatetimeIndex(periods).to_numpy(dtype="datetime64[D]")
 
 
 # --- World map -------------------------------------------------------------------------
@@ -209,7 +213,7 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
             name=CRIME_LABELS[crime],
             locations=list(sufficient["iso3"]),
             locationmode="ISO-3",
-            z=[round(float(v), 2) for v in sufficient["score"]],
+            z=np.round(sufficient["score"].to_numpy(dtype=np.float64), 2),
             zmin=0,
             zmax=100,
             colorscale=colourscale,
@@ -336,7 +340,7 @@ def trend_figure(
         shapes=shapes,
         annotations=annotations,
         hovermode="x unified",
-        yaxis={"range": [0, 100], "title": {"text": "Score (0-100)"}, "fixedrange": True},
+        yaxis={"range": [-2, 102], "title": {"text": "Score (0-100)"}, "fixedrange": True},
         xaxis={"type": "date", "showgrid": False},
         legend={"orientation": "h", "y": -0.15, "x": 0},
         margin={"l": 56, "r": 16, "t": 24, "b": 40},
@@ -365,7 +369,7 @@ def contributions_figure(
             go.Scatter(
                 name=code,
                 x=x,
-                y=np.round(values, 2).tolist(),
+                y=np.round(values, 2),
                 mode="lines",
                 stackgroup="contributions",
                 line={"width": 0.5, "color": FACTOR_PALETTE[position % len(FACTOR_PALETTE)]},
@@ -474,7 +478,7 @@ def compare_trend_figure(history: pd.DataFrame, *, thresholds: Thresholds) -> go
         shapes=shapes,
         annotations=annotations,
         hovermode="x unified",
-        yaxis={"range": [0, 100], "title": {"text": "Overall score (0-100)"}},
+        yaxis={"range": [-2, 102], "title": {"text": "Overall score (0-100)"}},
         xaxis={"type": "date", "showgrid": False},
         legend={"orientation": "h", "y": -0.15, "x": 0},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import date
@@ -9,11 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from numpy.testing import assert_array_equal
 
 from indicators import charts
 
 THRESHOLDS = {"moderate_from": 25.0, "high_from": 50.0, "very_high_from": 75.0}
 ROOT = Path(__file__).resolve().parents[2]
+NAN = float("nan")
 
 
 def history_frame() -> pd.DataFrame:
@@ -61,17 +64,17 @@ def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
     ]
     overall = fig.data[0]
     # The insufficient month is not drawn on the bands, only on the grey dotted line.
-    assert list(overall.y) == [None, 30.0, 55.0, 80.0]
-    assert list(fig.data[4].y) == [10.0, None, None, None]
+    assert_array_equal(overall.y, [NAN, 30.0, 55.0, 80.0])
+    assert_array_equal(fig.data[4].y, [10.0, NAN, NAN, NAN])
     assert fig.data[4].line.dash == "dot"
-    assert list(fig.data[3].y) == [None, 10.0, 20.0, 30.0]
+    assert_array_equal(fig.data[3].y, [NAN, 10.0, 20.0, 30.0])
     bands = [shape for shape in fig.layout.shapes if shape.type == "rect"]
     assert [(s.y0, s.y1) for s in bands] == [(0, 25), (25, 50), (50, 75), (75, 100)]
     assert [s.fillcolor for s in bands] == [
         charts.LEVEL_COLOURS[level] for level in ("low", "moderate", "high", "very_high")
     ]
     assert [a.text for a in fig.layout.annotations] == ["Low", "Moderate", "High", "Very high"]
-    assert tuple(fig.layout.yaxis.range) == (0, 100)
+    assert tuple(fig.layout.yaxis.range) == (-2, 102)  # headroom for lines at 0 or 100
 
 
 def test_the_trend_chart_has_no_grey_line_when_all_data_is_sufficient():
@@ -185,7 +188,7 @@ def test_the_compare_chart_has_one_line_per_country_with_gaps_for_thin_data():
     )
     fig = charts.compare_trend_figure(frame, thresholds=THRESHOLDS)
     assert [trace.name for trace in fig.data] == ["Norway", "Sudan"]
-    assert list(fig.data[0].y) == [None, 6.0]
+    assert_array_equal(fig.data[0].y, [NAN, 6.0])
     assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4
 
 
@@ -203,11 +206,13 @@ def test_the_factor_profile_is_a_heatmap_with_blank_cells_for_no_data():
     assert (trace.zmin, trace.zmax) == (0, 1)
 
 
-def test_figure_json_turns_missing_values_into_null():
+def test_figure_json_is_strict_json_for_the_template():
     fig = charts.trend_figure(history_frame(), thresholds=THRESHOLDS)
     data = charts.figure_json(fig)
-    assert data["data"][0]["y"][0] is None
+    json.dumps(data, allow_nan=False)  # json_script would otherwise write a bare NaN
+    assert data["data"][0]["x"][:2] == ["2024-01-31", "2024-02-29"]
     assert data["layout"]["shapes"][0]["type"] == "rect"
+    assert "layout" not in data["layout"]["template"]  # no theme: smaller pages
 
 
 def test_sparkline_points_scale_values_into_the_box():
