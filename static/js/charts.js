@@ -41,7 +41,7 @@
     addMarkers(layout, readJSON(container.getAttribute("data-markers")));
     // A world map is wider than tall: keep its height in proportion to the width.
     if (layout.geo && container.clientWidth) {
-      layout.height = Math.min(440, Math.max(190, Math.round(container.clientWidth * 0.5)));
+      layout.height = Math.min(420, Math.max(180, Math.round(container.clientWidth * 0.42)));
     }
     var config = { responsive: true, displaylogo: false };
     var topojson = container.getAttribute("data-topojson");
