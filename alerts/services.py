@@ -498,57 +498,77 @@ def can_act_on(alert: Alert, user: Any) -> bool:
 def acknowledge(
     *, alert: Alert, user: Any, now: datetime | None = None, via_link: bool = False
 ) -> Alert:
-    _require(alert, user)
-    now = now or timezone.now()
-    with transaction.atomic():
-        changed = Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN).update(
-            status=Alert.Status.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=user
-        )
-        if not changed:
-            raise ValidationError("Only an open alert can be acknowledged.")
-        _record(
-            alert,
-            AlertEvent.Kind.ACKNOWLEDGED,
-            "Acknowledged from the e-mail link." if via_link else "Acknowledged.",
-            now,
-            actor=user,
-        )
-    alert.refresh_from_db()
-    return alert
+    message = "Acknowledged from the e-mail link." if via_link else "Acknowledged."
+    return _transition(
+        alert,
+        user,
+        now,
+        from_statuses=[Alert.Status.OPEN],
+        kind=AlertEvent.Kind.ACKNOWLEDGED,
+        message=message,
+        refused="Only an open alert can be acknowledged.",
+        status=Alert.Status.ACKNOWLEDGED,
+        stamp="acknowledged",
+    )
 
 
 def resolve(*, alert: Alert, user: Any, note: str, now: datetime | None = None) -> Alert:
-    _require(alert, user)
-    now = now or timezone.now()
-    with transaction.atomic():
-        changed = Alert.objects.filter(pk=alert.pk, status__in=Alert.ACTIVE).update(
-            status=Alert.Status.RESOLVED,
-            resolved_at=now,
-            resolved_by=user,
-            resolution_note=note.strip(),
-        )
-        if not changed:
-            raise ValidationError("Only an open or acknowledged alert can be resolved.")
-        _record(alert, AlertEvent.Kind.RESOLVED, note.strip() or "Resolved.", now, actor=user)
-    alert.refresh_from_db()
-    return alert
+    return _transition(
+        alert,
+        user,
+        now,
+        from_statuses=Alert.ACTIVE,
+        kind=AlertEvent.Kind.RESOLVED,
+        message=note.strip() or "Resolved.",
+        refused="Only an open or acknowledged alert can be resolved.",
+        status=Alert.Status.RESOLVED,
+        stamp="resolved",
+        resolution_note=note.strip(),
+    )
 
 
 def dismiss(*, alert: Alert, user: Any, reason: str, now: datetime | None = None) -> Alert:
-    _require(alert, user)
     if not reason.strip():
+        _require(alert, user)
         raise ValidationError({"reason": "A dismissal needs a reason; it is kept."})
+    return _transition(
+        alert,
+        user,
+        now,
+        from_statuses=Alert.ACTIVE,
+        kind=AlertEvent.Kind.DISMISSED,
+        message=reason.strip(),
+        refused="Only an open or acknowledged alert can be dismissed.",
+        status=Alert.Status.DISMISSED,
+        stamp="dismissed",
+        dismissal_reason=reason.strip(),
+    )
+
+
+def _transition(
+    alert: Alert,
+    user: Any,
+    now: datetime | None,
+    *,
+    from_statuses: Iterable[str],
+    kind: str,
+    message: str,
+    refused: str,
+    status: str,
+    stamp: str,
+    **fields: Any,
+) -> Alert:
+    """Move an alert to ``status`` with a conditional UPDATE (so two people acting at once
+    cannot both succeed), stamp ``<stamp>_at``/``<stamp>_by`` and record the event."""
+    _require(alert, user)
     now = now or timezone.now()
     with transaction.atomic():
-        changed = Alert.objects.filter(pk=alert.pk, status__in=Alert.ACTIVE).update(
-            status=Alert.Status.DISMISSED,
-            dismissed_at=now,
-            dismissed_by=user,
-            dismissal_reason=reason.strip(),
+        changed = Alert.objects.filter(pk=alert.pk, status__in=list(from_statuses)).update(
+            status=status, **{f"{stamp}_at": now, f"{stamp}_by": user}, **fields
         )
         if not changed:
-            raise ValidationError("Only an open or acknowledged alert can be dismissed.")
-        _record(alert, AlertEvent.Kind.DISMISSED, reason.strip(), now, actor=user)
+            raise ValidationError(refused)
+        _record(alert, kind, message, now, actor=user)
     alert.refresh_from_db()
     return alert
 
