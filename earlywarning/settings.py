@@ -191,6 +191,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "indicators.api_support.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
+    # Alerts and subscriptions share one severity scale.
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "alerts.models.SeverityChoice"},
     "TITLE": "Atrocity-risk early warning API",
     "VERSION": "1.0.0",
     # Swagger UI from our own static files (the sidecar package), never a CDN.

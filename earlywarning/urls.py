@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("accounts/token/", ApiTokenView.as_view(), name="api_token"),
     path("api/v1/", include("indicators.api_urls")),
+    path("api/v1/", include("alerts.api_urls")),
     path("alerts/", include("alerts.urls")),
     path("", include("indicators.urls")),
 ]
