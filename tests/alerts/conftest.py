@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from alerts.models import Subscription
+from alerts import services
+from alerts.models import Alert, Subscription
 from alerts.services import save_subscription
 from countries.models import Country
-from indicators.models import ScoringSettings
+from indicators.models import Observation, ScoringSettings
 from indicators.services import record_observations
 
 TODAY = date(2024, 6, 15)
+NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
 
 
 def observe(
@@ -62,3 +64,32 @@ def subscribe(
 def scoring(countries: None, framework: None) -> None:
     # Tests use a handful of indicators: let thin coverage still produce levels.
     ScoringSettings.objects.create(pk=1, min_coverage=0.005)
+
+
+def red_flags(*countries: str) -> list[Alert]:
+    """A high assessment of 12.1 (plan to attack civilians) in each country, evaluated now."""
+    record_observations(
+        rows=[
+            {
+                "country": c,
+                "indicator": "12.1",
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "analyst",
+            }
+            for c in countries
+        ],
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    return services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+    )
+
+
+@pytest.fixture
+def alert(focal_point: Any) -> Alert:
+    """An open critical red-flag alert on Myanmar, notified to the focal point."""
+    subscribe(focal_point, countries=("MMR",))
+    (alert,) = red_flags("MMR")
+    return alert

@@ -10,11 +10,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from alerts import services
 from alerts.models import Alert, Subscription
-from indicators.models import Observation
-from indicators.services import record_observations
-from tests.alerts.conftest import subscribe
+from tests.alerts.conftest import red_flags, subscribe
 
 pytestmark = pytest.mark.usefixtures("scoring")
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
@@ -27,33 +24,6 @@ def api_as(user=None) -> APIClient:
             HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}"
         )
     return client
-
-
-def red_flags(*countries: str) -> list[Alert]:
-    record_observations(
-        rows=[
-            {
-                "country": c,
-                "indicator": "12.1",
-                "observed_on": "2024-06-01",
-                "value": 1.0,
-                "source": "analyst",
-            }
-            for c in countries
-        ],
-        recompute=False,
-        evaluate_alerts=False,
-    )
-    return services.evaluate_red_flags(
-        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
-    )
-
-
-@pytest.fixture
-def alert(focal_point) -> Alert:
-    subscribe(focal_point, countries=("MMR",))
-    (alert,) = red_flags("MMR")
-    return alert
 
 
 def test_anonymous_callers_get_401_and_roleless_403(alert, no_role_user):

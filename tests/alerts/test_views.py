@@ -7,42 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from alerts import services
 from alerts.models import Alert, Notification, Subscription
 from alerts.transports import acknowledgement_token
-from indicators.models import Observation
-from indicators.services import record_observations
-from tests.alerts.conftest import subscribe
+from tests.alerts.conftest import red_flags, subscribe
 
 pytestmark = pytest.mark.usefixtures("scoring")
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
-
-
-def red_flags(*countries: str) -> list[Alert]:
-    record_observations(
-        rows=[
-            {
-                "country": c,
-                "indicator": "12.1",
-                "observed_on": "2024-06-01",
-                "value": 1.0,
-                "source": "analyst",
-            }
-            for c in countries
-        ],
-        recompute=False,
-        evaluate_alerts=False,
-    )
-    return services.evaluate_red_flags(
-        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
-    )
-
-
-@pytest.fixture
-def alert(focal_point) -> Alert:
-    subscribe(focal_point, countries=("MMR",))
-    (alert,) = red_flags("MMR")
-    return alert
 
 
 @pytest.mark.parametrize("role", ["analyst", "focal_point", "administrator"])

@@ -14,9 +14,7 @@ import pytest
 from alerts import services
 from alerts.models import Notification
 from alerts.transports import SIGNATURE_HEADER
-from indicators.models import Observation
-from indicators.services import record_observations
-from tests.alerts.conftest import subscribe
+from tests.alerts.conftest import red_flags, subscribe
 
 pytestmark = pytest.mark.usefixtures("scoring")
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
@@ -45,22 +43,7 @@ def receiver():
 
 
 def raise_red_flag() -> None:
-    record_observations(
-        rows=[
-            {
-                "country": "SDN",
-                "indicator": "12.1",
-                "observed_on": "2024-06-01",
-                "value": 1.0,
-                "source": "analyst",
-            }
-        ],
-        recompute=False,
-        evaluate_alerts=False,
-    )
-    services.evaluate_red_flags(
-        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
-    )
+    red_flags("SDN")
 
 
 def test_the_webhook_posts_signed_json(receiver, focal_point):
