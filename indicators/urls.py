@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from indicators import views
+from indicators import upload_views, views
 
 urlpatterns = [
     path("", views.OverviewView.as_view(), name="overview"),
@@ -21,4 +21,9 @@ urlpatterns = [
     path("factors/<str:code>/", views.FactorView.as_view(), name="factor"),
     path("methodology/", views.MethodologyView.as_view(), name="methodology"),
     path("observations/new/", views.ObservationCreateView.as_view(), name="observation-new"),
+    path(
+        "observations/upload/",
+        upload_views.ObservationUploadView.as_view(),
+        name="observation-upload",
+    ),
 ]

@@ -1,0 +1,264 @@
+"""Analysts' assessment files: the parser, the upload page and the import command."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from openpyxl import Workbook
+
+from indicators.models import Observation
+from indicators.services import ObservationBatchError, _queue_country_recompute
+from indicators.uploads import UploadFormatError, import_observation_file, read_observation_file
+
+pytestmark = pytest.mark.usefixtures("countries", "framework")
+
+GOOD_CSV = (
+    "\ufeffCountry,Indicator,Date,Value,Scale,Confidence,Source,URL,Note\n"
+    "SDN,8.7,2025-06-30,3,0-3,high,UN panel report,https://example.org/r1,hate radio\n"
+    "SDN,8.1,2025-06-30,0.5,0-1,,UN panel report,,\n"
+    "NOR,8.7,2025-05-31,0,,low,Press review,,\n"
+).encode()
+
+# Rows 2 and 5 are good; every other row has at least one problem.
+MIXED_CSV = (
+    b"country,indicator,date,value,scale,confidence,source,url,note\n"
+    b"SDN,8.7,2025-06-30,2,0-3,high,Report A,,\n"
+    b"XXX,8.7,2025-06-30,1,0-3,,Report A,,\n"
+    b"SDN,99.9,2025-13-01,7,0-3,sure,,not-a-url,\n"
+    b",,,,,,,,\n"
+    b"NOR,8.1,2025-06-30,0.25,0-1,,Report B,,\n"
+    b"NOR,8.2,2025-06-30,1.5,0-1,,Report B,,\n"
+    b"NOR,8.3,2025-06-30,1,0-5,,Report B,,\n"
+    b"SDN,8.7,2025-06-30,3,0-3,,Report A,,\n"
+)
+
+
+def xlsx_bytes(rows: list[list[object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def problems(error: ObservationBatchError) -> list[tuple[int, str]]:
+    return [(problem.row, problem.field) for problem in error.errors]
+
+
+# --- Parser and import ------------------------------------------------------------------
+
+
+def test_a_good_csv_is_recorded_with_values_on_the_unit_scale(
+    analyst, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        result = import_observation_file(name="a.csv", content=GOOD_CSV, recorded_by=analyst)
+    assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
+    assert result.countries == {"SDN", "NOR"}
+    stored = {
+        (o.country.iso3, o.indicator.code): o
+        for o in Observation.objects.select_related("country", "indicator")
+    }
+    assert stored["SDN", "8.7"].value == 1.0
+    assert stored["SDN", "8.7"].confidence == "high"
+    assert stored["SDN", "8.7"].source_url == "https://example.org/r1"
+    assert stored["SDN", "8.7"].note == "hate radio"
+    assert stored["SDN", "8.7"].recorded_by == analyst
+    assert stored["SDN", "8.1"].value == 0.5
+    assert stored["SDN", "8.1"].confidence == "medium"
+    assert stored["NOR", "8.7"].value == 0.0
+    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
+    assert sorted(recomputes) == [("NOR",), ("SDN",)]
+
+
+def test_a_good_xlsx_is_recorded():
+    content = xlsx_bytes(
+        [
+            ["COUNTRY", "indicator", "date", "value", "scale", "source", "note"],
+            ["SDN", "8.7", date(2025, 6, 30), 2, "0-3", "UN panel report", None],
+            [None, None, None, None, None, None, None],
+            ["NOR", "8.10", "2025-05-31", 0.75, "0-1", "Press review", "from a sheet"],
+        ]
+    )
+    result = import_observation_file(name="Sheet.XLSX", content=content)
+    assert (result.created, result.updated, result.unchanged) == (2, 0, 0)
+    sdn = Observation.objects.get(country__iso3="SDN")
+    assert sdn.indicator.code == "8.7"
+    assert sdn.observed_on == date(2025, 6, 30)
+    assert sdn.value == pytest.approx(2 / 3)
+    nor = Observation.objects.get(country__iso3="NOR")
+    assert (nor.indicator.code, nor.value, nor.note) == ("8.10", 0.75, "from a sheet")
+
+
+def test_a_dry_run_counts_and_writes_nothing():
+    result = import_observation_file(name="a.csv", content=GOOD_CSV, dry_run=True)
+    assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
+    assert not Observation.objects.exists()
+
+
+def test_a_file_with_bad_rows_writes_nothing_and_lists_every_problem_by_file_row():
+    with pytest.raises(ObservationBatchError) as caught:
+        import_observation_file(name="mixed.csv", content=MIXED_CSV)
+    assert problems(caught.value) == [
+        (3, "country"),
+        (4, "confidence"),
+        (4, "date"),
+        (4, "indicator"),
+        (4, "source"),
+        (4, "url"),
+        (4, "value"),
+        (7, "value"),
+        (8, "scale"),
+        (9, "source"),
+    ]
+    repeat = caught.value.errors[-1]
+    assert repeat.message.startswith("repeats row 2 ")
+    assert str(caught.value.errors[0]) == "row 3, country: unknown country code 'XXX'"
+    assert not Observation.objects.exists()
+
+
+def test_the_same_file_twice_changes_nothing_the_second_time():
+    import_observation_file(name="a.csv", content=GOOD_CSV)
+    again = import_observation_file(name="a.csv", content=GOOD_CSV)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert again.countries == frozenset()
+    assert Observation.objects.count() == 3
+
+
+def test_a_missing_column_is_named():
+    content = b"country,indicator,value,source\nSDN,8.7,2,Report\n"
+    with pytest.raises(UploadFormatError, match="Missing required column\\(s\\): date"):
+        read_observation_file(name="a.csv", content=content)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("a.txt", b"country\n", "neither a .csv nor a .xlsx"),
+        ("a.csv", b"", "empty"),
+        ("a.csv", b"country,indicator,date,value,source\n", "no data rows"),
+        ("a.xlsx", b"not a workbook", "cannot be read"),
+        ("a.csv", "é".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_unreadable_files_are_refused_with_a_reason(name, content, message):
+    with pytest.raises(UploadFormatError, match=message):
+        read_observation_file(name=name, content=content)
+
+
+# --- Page --------------------------------------------------------------------------------
+
+
+def upload(client, content: bytes, *, name: str = "a.csv", dry_run: bool = False):
+    data = {"file": SimpleUploadedFile(name, content)}
+    if dry_run:
+        data["dry_run"] = "on"
+    return client.post(reverse("observation-upload"), data)
+
+
+def test_the_page_records_a_good_file_and_redirects_with_a_message(client, analyst):
+    client.force_login(analyst)
+    assert client.get(reverse("observation-upload")).status_code == 200
+    response = upload(client, GOOD_CSV)
+    assert response.status_code == 302
+    assert response.url == reverse("observation-upload")
+    assert Observation.objects.count() == 3
+    page = client.get(response.url).content.decode()
+    assert "3 created, 0 updated, 0 unchanged" in page
+
+
+def test_the_page_dry_run_shows_counts_and_writes_nothing(client, analyst):
+    client.force_login(analyst)
+    response = upload(client, GOOD_CSV, dry_run=True)
+    assert response.status_code == 200
+    assert "would create 3, update 0" in response.content.decode()
+    assert not Observation.objects.exists()
+
+
+def test_the_page_lists_every_problem_and_writes_nothing(client, analyst):
+    client.force_login(analyst)
+    response = upload(client, MIXED_CSV)
+    assert response.status_code == 200
+    assert [(p.row, p.field) for p in response.context["problems"]][:2] == [
+        (3, "country"),
+        (4, "confidence"),
+    ]
+    assert len(response.context["problems"]) == 10
+    page = response.content.decode()
+    assert "10 problems" in page
+    assert "<td>9</td><td>source</td>" in page
+    assert not Observation.objects.exists()
+
+
+def test_the_page_shows_a_format_error_on_the_file_field(client, analyst):
+    client.force_login(analyst)
+    response = upload(client, b"country,value\nSDN,2\n")
+    assert response.status_code == 200
+    assert "Missing required column" in response.content.decode()
+
+
+def test_a_focal_point_may_not_upload(client, focal_point):
+    client.force_login(focal_point)
+    assert client.get(reverse("observation-upload")).status_code == 403
+    assert upload(client, GOOD_CSV).status_code == 403
+    assert not Observation.objects.exists()
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client):
+    response = client.get(reverse("observation-upload"))
+    assert response.status_code == 302
+    assert "login" in response.url
+
+
+def test_analysts_see_the_upload_link(client, analyst):
+    client.force_login(analyst)
+    page = client.get(reverse("overview")).content.decode()
+    assert reverse("observation-upload") in page
+
+
+# --- Command -----------------------------------------------------------------------------
+
+
+def test_the_command_records_a_good_file(tmp_path: Path, analyst):
+    path = tmp_path / "good.csv"
+    path.write_bytes(GOOD_CSV)
+    out = io.StringIO()
+    call_command("import_observations", str(path), "--user", "ana", stdout=out)
+    assert "Created 3, updated 0, unchanged 0" in out.getvalue()
+    assert Observation.objects.filter(recorded_by=analyst).count() == 3
+
+
+def test_the_command_dry_run_writes_nothing(tmp_path: Path):
+    path = tmp_path / "good.csv"
+    path.write_bytes(GOOD_CSV)
+    out = io.StringIO()
+    call_command("import_observations", str(path), "--dry-run", stdout=out)
+    assert "would create 3, update 0" in out.getvalue()
+    assert not Observation.objects.exists()
+
+
+def test_the_command_lists_problems_and_fails_on_a_bad_file(tmp_path: Path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(MIXED_CSV)
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="10 problem"):
+        call_command("import_observations", str(path), stderr=err)
+    assert "row 3, country: unknown country code 'XXX'" in err.getvalue()
+    assert "row 9, source: repeats row 2" in err.getvalue()
+    assert not Observation.objects.exists()
+
+
+def test_the_command_refuses_an_unknown_user(tmp_path: Path):
+    path = tmp_path / "good.csv"
+    path.write_bytes(GOOD_CSV)
+    with pytest.raises(CommandError, match="No user named"):
+        call_command("import_observations", str(path), "--user", "nobody-here")
