@@ -81,6 +81,8 @@ def read_observation_file(*, name: str, content: bytes) -> list[dict[str, Any]]:
                 "row": number,
                 "country": _text(cell("country")),
                 "indicator": _text(cell("indicator")),
+                # A spreadsheet number loses trailing zeros: 8.10 would arrive as 8.1.
+                "indicator_is_number": isinstance(cell("indicator"), int | float),
                 "observed_on": cell("date"),
                 "value": cell("value"),
                 "scale": _text(cell("scale")),
@@ -106,7 +108,20 @@ def to_unit_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     for row in rows:
         number = row["row"]
         scale = row["scale"] or DEFAULT_SCALE
-        out = {key: value for key, value in row.items() if key not in {"row", "scale"}}
+        out = {
+            key: value
+            for key, value in row.items()
+            if key not in {"row", "scale", "indicator_is_number"}
+        }
+        if row.get("indicator_is_number"):
+            errors.append(
+                RowError(
+                    number,
+                    "indicator",
+                    "is a number in the spreadsheet, so 8.10 would read as 8.1: format the "
+                    "indicator column as text",
+                )
+            )
         if scale not in SCALES:
             errors.append(RowError(number, "scale", f"{scale!r} is not one of 0-3, 0-1"))
             out["value"] = 0

@@ -262,3 +262,17 @@ def test_the_command_refuses_an_unknown_user(tmp_path: Path):
     path.write_bytes(GOOD_CSV)
     with pytest.raises(CommandError, match="No user named"):
         call_command("import_observations", str(path), "--user", "nobody-here")
+
+
+def test_an_xlsx_indicator_typed_as_a_number_is_refused_not_misread():
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["country", "indicator", "date", "value", "source"])
+    sheet.append(["SYR", 8.10, "2024-01-31", 2, "analyst"])  # stored as 8.1
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with pytest.raises(ObservationBatchError) as caught:
+        import_observation_file(name="numbers.xlsx", content=buffer.getvalue())
+    assert [(e.row, e.field) for e in caught.value.errors] == [(2, "indicator")]
+    assert "format the indicator column as text" in caught.value.errors[0].message
+    assert not Observation.objects.exists()
