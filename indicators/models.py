@@ -257,6 +257,19 @@ class RiskScore(models.Model):
     )
     level = models.CharField(max_length=20, choices=RiskLevel.choices)
     coverage = models.FloatField(help_text="Share of indicator weight with data, in [0, 1].")
+    # Per crime type, so that a crime-specific score can be flagged as thin on its own.
+    # Null only for scores stored before these columns existed.
+    coverage_genocide = models.FloatField(
+        null=True, blank=True, help_text="Coverage of the genocide score, in [0, 1]."
+    )
+    coverage_crimes_against_humanity = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Coverage of the crimes against humanity score, in [0, 1].",
+    )
+    coverage_war_crimes = models.FloatField(
+        null=True, blank=True, help_text="Coverage of the war crimes score, in [0, 1]."
+    )
     change_3m = models.FloatField(null=True, blank=True)
     change_12m = models.FloatField(null=True, blank=True)
     change_3m_z = models.FloatField(
@@ -276,6 +289,18 @@ class RiskScore(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(coverage__gte=0) & Q(coverage__lte=1), name="risk_score_coverage_0_1"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__isnull": True})
+                    | (Q(**{f"{name}__gte": 0}) & Q(**{f"{name}__lte": 1})),
+                    name=f"risk_score_{name}_0_1",
+                )
+                for name in (
+                    "coverage_genocide",
+                    "coverage_crimes_against_humanity",
+                    "coverage_war_crimes",
+                )
             ),
         ]
         indexes = [

@@ -76,6 +76,22 @@ def test_it_stores_a_score_per_country_and_month_end_with_its_run(two_countries)
     assert norway.level == "insufficient_data"
 
 
+def test_coverage_is_stored_per_crime_type(two_countries):
+    refresh_scores(today=TODAY)
+    march = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31))
+    # Two indicators (1.1, 8.7) of weight 1 have data. The common factors RF1-RF8 hold
+    # 82 indicators; genocide adds RF9-RF10 (13), crimes against humanity RF11-RF12 (8),
+    # war crimes RF13-RF14 (10).
+    assert march.coverage_genocide == pytest.approx(2 / 95, abs=1e-4)
+    assert march.coverage_crimes_against_humanity == pytest.approx(2 / 90, abs=1e-4)
+    assert march.coverage_war_crimes == pytest.approx(2 / 92, abs=1e-4)
+    # All three scores tie, so the overall is genocide's and so is its coverage.
+    assert march.overall_crime == "genocide"
+    assert march.coverage == march.coverage_genocide
+    december = RiskScore.objects.get(country__iso3="SYR", period=date(2013, 12, 31))
+    assert december.coverage_war_crimes == pytest.approx(1 / 92, abs=1e-4)
+
+
 def test_scores_become_levels_once_coverage_is_sufficient(two_countries):
     ScoringSettings.objects.create(pk=1, min_coverage=0.01)
     refresh_scores(today=TODAY)
