@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model
-from django.forms import ModelForm
+from django.db.models import Model, QuerySet
+from django.forms import BaseModelFormSet, ModelForm
 from django.http import HttpRequest
 
 from indicators import services
@@ -30,19 +30,49 @@ METHODOLOGY_FIELDS = {
 
 
 class RecomputeOnMethodologyChange(admin.ModelAdmin):
-    """Queues one full recompute per request when a weight or threshold was edited."""
+    """Queues one full recompute per request when a weight or threshold was edited.
+
+    Every path that changes the methodology counts: the object's own form, its inline
+    rows (added, edited or deleted) and deleting objects, one at a time or in bulk. The
+    recompute runs under a new methodology version once the request's transaction commits.
+    """
 
     def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        methodology_changed = not change or METHODOLOGY_FIELDS & set(form.changed_data)
-        if methodology_changed and not getattr(request, "_recompute_queued", False):
-            request._recompute_queued = True  # type: ignore[attr-defined]
-            services.schedule_full_recompute()
-            self.message_user(
-                request,
-                "The weights changed: every score is being recomputed under a new "
-                "methodology version.",
-            )
+        if not change or METHODOLOGY_FIELDS & set(form.changed_data):
+            self._schedule_recompute(request)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        super().save_related(request, form, formsets, change)
+        if any(_formset_changed_methodology(formset) for formset in formsets):
+            self._schedule_recompute(request)
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        super().delete_model(request, obj)
+        self._schedule_recompute(request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        super().delete_queryset(request, queryset)
+        self._schedule_recompute(request)
+
+    def _schedule_recompute(self, request: HttpRequest) -> None:
+        if getattr(request, "_recompute_queued", False):
+            return
+        request._recompute_queued = True  # type: ignore[attr-defined]
+        services.schedule_full_recompute()
+        self.message_user(
+            request,
+            "The weights changed: every score is being recomputed under a new methodology version.",
+        )
+
+
+def _formset_changed_methodology(formset: BaseModelFormSet[Any, Any]) -> bool:
+    """After ``formset.save()``: did it add or delete a row, or edit a methodology field?"""
+    if formset.new_objects or formset.deleted_objects:
+        return True
+    return any(METHODOLOGY_FIELDS & set(fields) for _obj, fields in formset.changed_objects)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -141,3 +141,122 @@ def test_scores_and_runs_are_read_only_in_the_admin(admin_client, scored):
     )
     assert response.status_code == 403
     assert admin_client.get(reverse("admin:indicators_scoringrun_changelist")).status_code == 200
+
+
+def factor_change_post(factor: RiskFactor, inline_edits: dict[str, dict[str, object]]) -> dict:
+    """The factor's change form with its indicator inline rows, edited per indicator code."""
+    data = {
+        "number": factor.number,
+        "code": factor.code,
+        "title": factor.title,
+        "group": factor.group,
+        "summary": factor.summary,
+        "weight": factor.weight,
+        "indicators-INITIAL_FORMS": "0",
+        "indicators-MIN_NUM_FORMS": "0",
+        "indicators-MAX_NUM_FORMS": "1000",
+    }
+    rows = list(factor.indicators.order_by("position"))
+    data["indicators-TOTAL_FORMS"] = data["indicators-INITIAL_FORMS"] = str(len(rows))
+    for n, indicator in enumerate(rows):
+        row = {
+            "id": indicator.pk,
+            "factor": factor.pk,
+            "code": indicator.code,
+            "label": indicator.label,
+            "weight": indicator.weight,
+            "staleness_days": indicator.staleness_days or "",
+            "verification": indicator.verification,
+            **inline_edits.get(indicator.code, {}),
+        }
+        data.update({f"indicators-{n}-{name}": value for name, value in row.items()})
+    return data
+
+
+def post_factor_change(admin_client, inline_edits, capture):
+    factor = RiskFactor.objects.get(code="RF1")
+    url = reverse("admin:indicators_riskfactor_change", args=[factor.pk])
+    with capture(execute=True) as callbacks:
+        response = admin_client.post(url, factor_change_post(factor, inline_edits))
+    assert response.status_code == 302, response.content[:3000]
+    return callbacks
+
+
+def test_editing_an_indicator_weight_inline_on_its_factor_recomputes(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    callbacks = post_factor_change(
+        admin_client, {"1.1": {"weight": 2.0}}, django_capture_on_commit_callbacks
+    )
+    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert Indicator.objects.get(code="1.1").weight == 2.0
+    latest = ScoringRun.objects.order_by("-started_at").first()
+    assert latest.is_full
+    assert latest.methodology.indicator_weights["1.1"] == 2.0
+    assert MethodologyVersion.objects.count() == 2
+
+
+def test_editing_a_staleness_limit_inline_recomputes(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    callbacks = post_factor_change(
+        admin_client, {"1.2": {"staleness_days": 90}}, django_capture_on_commit_callbacks
+    )
+    assert callbacks.count(recompute_all_scores.delay) == 1
+    latest = ScoringRun.objects.order_by("-started_at").first()
+    assert latest.methodology.staleness_days["1.2"] == 90
+
+
+def test_deleting_an_indicator_inline_recomputes(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    callbacks = post_factor_change(
+        admin_client, {"1.11": {"DELETE": "on"}}, django_capture_on_commit_callbacks
+    )
+    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert not Indicator.objects.filter(code="1.11").exists()
+    latest = ScoringRun.objects.order_by("-started_at").first()
+    assert "1.11" not in latest.methodology.indicator_weights
+
+
+def test_editing_only_an_inline_label_does_not_recompute(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    callbacks = post_factor_change(
+        admin_client, {"1.1": {"label": "Reworded"}}, django_capture_on_commit_callbacks
+    )
+    assert Indicator.objects.get(code="1.1").label == "Reworded"
+    assert callbacks.count(recompute_all_scores.delay) == 0
+    assert MethodologyVersion.objects.count() == 1
+
+
+def test_deleting_an_indicator_in_the_admin_recomputes(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    indicator = Indicator.objects.get(code="1.11")  # no observations, so not protected
+    url = reverse("admin:indicators_indicator_delete", args=[indicator.pk])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert callbacks.count(recompute_all_scores.delay) == 1
+    latest = ScoringRun.objects.order_by("-started_at").first()
+    assert "1.11" not in latest.methodology.indicator_weights
+
+
+def test_deleting_indicators_from_the_list_recomputes_once(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    doomed = Indicator.objects.filter(code__in=["1.10", "1.11"])
+    url = reverse("admin:indicators_indicator_changelist")
+    data = {
+        "action": "delete_selected",
+        "_selected_action": [str(i.pk) for i in doomed],
+        "post": "yes",
+    }
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(url, data)
+    assert response.status_code == 302
+    assert not Indicator.objects.filter(code__in=["1.10", "1.11"]).exists()
+    assert callbacks.count(recompute_all_scores.delay) == 1
+    latest = ScoringRun.objects.order_by("-started_at").first()
+    assert not {"1.10", "1.11"} & set(latest.methodology.indicator_weights)
