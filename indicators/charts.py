@@ -79,6 +79,11 @@ RISE_COLOUR = LEVEL_COLOURS["very_high"]
 FALL_COLOUR = "#0072b2"
 TOTAL_COLOUR = "#5b6473"
 INSUFFICIENT_COLOUR = "#8a8a8a"
+# On the map, "no scores" (land without a row) must not look like Low (#ffffd4, nearly
+# white): a cool light grey, and a clearly darker grey for insufficient data, which
+# the hatched badge of the tables cannot be on a choropleth.
+MAP_NO_SCORES_COLOUR = "#e3e7ed"
+MAP_INSUFFICIENT_COLOUR = "#9a9a9a"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif"
 
 Thresholds = Mapping[str, float]
@@ -179,7 +184,8 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
     ``scores`` columns: iso3, name, score (0-100 or NaN), level (of that score),
     change_12m, coverage (0-1). Countries whose level is insufficient_data get a grey
     trace of their own, labelled as such, so thin data never looks like low risk.
-    Countries without a row are not drawn (the base map shows them as "no data").
+    Countries without a row are not drawn: the base map's light grey land means "no
+    scores", distinct from both Low and the darker grey of insufficient data.
     """
     bands = level_bands(thresholds)
     # A stepped colour scale: each band is one flat colour between its thresholds.
@@ -233,7 +239,7 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
             locations=list(insufficient["iso3"]),
             locationmode="ISO-3",
             z=[0] * len(insufficient),
-            colorscale=[[0, LEVEL_COLOURS["insufficient_data"]], [1, "#d9d9d9"]],
+            colorscale=[[0, MAP_INSUFFICIENT_COLOUR], [1, MAP_INSUFFICIENT_COLOUR]],
             showscale=False,
             marker={"line": {"color": "#6b7280", "width": 0.4}},
             customdata=customdata(insufficient),
@@ -250,7 +256,7 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
             "showcountries": True,
             "countrycolor": "#b8bec8",
             "showland": True,
-            "landcolor": "#ffffff",
+            "landcolor": MAP_NO_SCORES_COLOUR,
             "showocean": True,
             "oceancolor": "#eef3f8",
             "lataxis": {"range": [-58, 85]},
@@ -353,38 +359,125 @@ def contributions_figure(
 ) -> go.Figure:
     """Stacked areas: the points each factor adds to the overall score, over time.
 
-    ``contributions`` columns: period, then one column per factor code (points, NaN or 0
-    when the factor adds nothing). Factors that never contribute are left out. The
-    stack's height is the overall score.
+    ``contributions`` columns: period, level (of the overall score), then one column per
+    factor code (points, NaN or 0 when the factor adds nothing). Factors that never
+    contribute in a month with enough data are left out. The stack's height is the
+    overall score.
+
+    Months whose level is insufficient_data are not stacked: a 1 % coverage country
+    would otherwise show a solid area of real-looking points. They are a grey band
+    labelled "Insufficient data" instead, and each run of months with enough data is
+    a stack of its own, so that no area is drawn across the gap.
     """
     x = _period_labels(contributions["period"])
-    codes = [column for column in contributions.columns if column != "period"]
+    sufficient = (contributions["level"] != "insufficient_data").to_numpy(dtype=bool)
+    codes = [column for column in contributions.columns if column not in ("period", "level")]
+    runs = _runs(sufficient)
     traces = []
     for position, code in enumerate(codes):
-        values = contributions[code].fillna(0.0).to_numpy(dtype=np.float64)
-        if not values.any():
+        values = np.round(contributions[code].fillna(0.0).to_numpy(dtype=np.float64), 2)
+        if not values[sufficient].any():
             continue
         label = factor_labels.get(code, code)
-        traces.append(
-            go.Scatter(
-                name=code,
-                x=x,
-                y=np.round(values, 2),
-                mode="lines",
-                stackgroup="contributions",
-                line={"width": 0.5, "color": FACTOR_PALETTE[position % len(FACTOR_PALETTE)]},
-                hovertemplate=f"{code} {_short(label)}: " + "%{y:.1f} points<extra></extra>",
+        colour = FACTOR_PALETTE[position % len(FACTOR_PALETTE)]
+        for run, (start, stop) in enumerate(runs):
+            traces.append(
+                go.Scatter(
+                    name=code,
+                    legendgroup=code,
+                    showlegend=run == 0,
+                    x=x[start:stop],
+                    y=values[start:stop],
+                    # A lone month has no area to fill: a marker shows it.
+                    mode="lines" if stop - start > 1 else "lines+markers",
+                    stackgroup=f"contributions-{run}",
+                    line={"width": 0.5, "color": colour},
+                    marker={"color": colour, "size": 6},
+                    hovertemplate=f"{code} {_short(label)}: " + "%{y:.1f} points<extra></extra>",
+                )
             )
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    periods = pd.DatetimeIndex(contributions["period"])
+    for start, stop in _runs(~sufficient):
+        # Half a month either side, so that a single month is a visible band.
+        left = (periods[start] - pd.Timedelta(days=15)).strftime("%Y-%m-%d")
+        right = (periods[stop - 1] + pd.Timedelta(days=15)).strftime("%Y-%m-%d")
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": left,
+                "x1": right,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": LEVEL_COLOURS["insufficient_data"],
+                "opacity": 0.5,
+                "line": {"width": 0},
+                "layer": "below",
+                "name": "insufficient-data",
+            }
         )
+        if stop - start < 3:
+            continue  # too narrow for a label; the caption under the chart explains
+        middle = periods[start] + (periods[stop - 1] - periods[start]) / 2
+        annotations.append(
+            {
+                "xref": "x",
+                "yref": "paper",
+                "x": middle.strftime("%Y-%m-%d"),
+                "y": 1,
+                "yanchor": "top",
+                "showarrow": False,
+                "text": "Insufficient data",
+                "font": {"size": 11, "color": "#5b6473"},
+            }
+        )
+    if not traces:
+        annotations.append(
+            {
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "text": "Insufficient data in every month: no contributions to show",
+                "font": {"size": 13, "color": "#5b6473"},
+            }
+        )
+    yaxis: dict[str, Any] = {
+        "title": {"text": "Points of the overall score"},
+        "rangemode": "tozero",
+    }
+    if not traces:
+        yaxis["range"] = [0, 100]
     layout = _base_layout(
         height=360,
         hovermode="x unified",
-        yaxis={"title": {"text": "Points of the overall score"}, "rangemode": "tozero"},
+        shapes=shapes,
+        annotations=annotations,
+        yaxis=yaxis,
         xaxis={"type": "date", "showgrid": False},
         legend={"orientation": "h", "y": -0.15, "x": 0},
         margin={"l": 56, "r": 16, "t": 16, "b": 40},
     )
     return go.Figure(data=traces, layout=layout)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index ranges of the consecutive true values of ``flags``."""
+    runs = []
+    start: int | None = None
+    for index, flag in enumerate(flags):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            runs.append((start, index))
+            start = None
+    if start is not None:
+        runs.append((start, len(flags)))
+    return runs
 
 
 def waterfall_figure(

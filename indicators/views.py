@@ -210,6 +210,7 @@ class CountryView(RoleRequiredMixin, TemplateView):
             list(history["contributions"]), columns=[factor.code for factor in framework]
         )
         contributions.insert(0, "period", history["period"].to_numpy())
+        contributions.insert(1, "level", history["level"].to_numpy())
         context.update(
             trend_figure=charts.figure_json(trend),
             contributions_figure=charts.figure_json(

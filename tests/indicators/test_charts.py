@@ -40,6 +40,9 @@ def test_level_colours_match_the_stylesheet():
     assert variables["high"].lower() == charts.LEVEL_COLOURS["high"]
     assert variables["very-high"].lower() == charts.LEVEL_COLOURS["very_high"]
     assert variables["insufficient"].lower() == charts.LEVEL_COLOURS["insufficient_data"]
+    map_greys = dict(re.findall(r"--map-([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    assert map_greys["insufficient"].lower() == charts.MAP_INSUFFICIENT_COLOUR
+    assert map_greys["no-scores"].lower() == charts.MAP_NO_SCORES_COLOUR
 
 
 def test_level_bands_follow_the_thresholds():
@@ -127,12 +130,18 @@ def test_the_world_map_colours_by_level_band_and_greys_out_thin_data():
     assert thin.customdata[0][2] == "Insufficient data"
     assert thin.showscale is False
     assert "12-month change" in scored.hovertemplate
+    # "No scores" (bare land), "insufficient data" and Low are three different colours.
+    land = fig.layout.geo.landcolor
+    assert {tuple(step)[1] for step in thin.colorscale} == {charts.MAP_INSUFFICIENT_COLOUR}
+    assert len({land, charts.MAP_INSUFFICIENT_COLOUR, charts.LEVEL_COLOURS["low"]}) == 3
+    assert land not in ("#ffffff", "white")
 
 
 def test_the_contributions_chart_stacks_the_factors_that_contribute():
     frame = pd.DataFrame(
         {
             "period": pd.to_datetime(["2024-01-31", "2024-02-29"]),
+            "level": ["moderate", "high"],
             "RF1": [10.0, 12.0],
             "RF2": [float("nan"), 3.0],
             "RF9": [0.0, 0.0],
@@ -140,9 +149,50 @@ def test_the_contributions_chart_stacks_the_factors_that_contribute():
     )
     fig = charts.contributions_figure(frame, factor_labels={"RF1": "Armed conflict"})
     assert [trace.name for trace in fig.data] == ["RF1", "RF2"]
-    assert all(trace.stackgroup == "contributions" for trace in fig.data)
+    assert all(trace.stackgroup == "contributions-0" for trace in fig.data)
     assert list(fig.data[1].y) == [0.0, 3.0]
     assert "Armed conflict" in fig.data[0].hovertemplate
+    assert fig.layout.shapes == ()
+
+
+def test_the_contributions_chart_does_not_stack_months_with_insufficient_data():
+    frame = pd.DataFrame(
+        {
+            "period": pd.to_datetime(
+                ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31"]
+            ),
+            "level": ["high", "insufficient_data", "insufficient_data", "insufficient_data", "low"],
+            "RF1": [10.0, 90.0, 90.0, 90.0, 5.0],
+            # Points only in thin months: not a contribution worth a legend entry.
+            "RF2": [0.0, 10.0, 10.0, 10.0, 0.0],
+        }
+    )
+    fig = charts.contributions_figure(frame, factor_labels={})
+    # Each run of months with enough data is a stack of its own, so no area spans the gap.
+    assert [(t.name, t.stackgroup, list(t.y)) for t in fig.data] == [
+        ("RF1", "contributions-0", [10.0]),
+        ("RF1", "contributions-1", [5.0]),
+    ]
+    assert [t.showlegend for t in fig.data] == [True, False]
+    assert fig.data[0].mode == "lines+markers"  # a lone month is a point, not an invisible area
+    (band,) = fig.layout.shapes
+    assert (band.x0, band.x1) == ("2024-02-14", "2024-05-15")
+    assert band.fillcolor == charts.LEVEL_COLOURS["insufficient_data"]
+    assert [a.text for a in fig.layout.annotations] == ["Insufficient data"]
+
+
+def test_the_contributions_chart_says_so_when_every_month_has_insufficient_data():
+    frame = pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2024-01-31", "2024-02-29"]),
+            "level": ["insufficient_data", "insufficient_data"],
+            "RF1": [100.0, 100.0],
+        }
+    )
+    fig = charts.contributions_figure(frame, factor_labels={})
+    assert fig.data == ()
+    assert "Insufficient data in every month" in fig.layout.annotations[-1].text
+    assert tuple(fig.layout.yaxis.range) == (0, 100)
 
 
 def test_the_waterfall_goes_from_start_to_end_through_the_factor_changes():
