@@ -2,7 +2,8 @@
    (Django's json_script) holding the figure: <div data-figure="trend-figure">.
    Plotly itself comes from our static files; so does the world map's geometry, via
    data-topojson, so nothing is fetched from a CDN. data-markers names a JSON list of
-   {date, label} (alerts) drawn as dashed vertical lines. */
+   {date, label} (alerts) drawn as dashed vertical lines; data-country-url makes a map's
+   countries links. */
 (function () {
   "use strict";
 
@@ -46,7 +47,22 @@
     var config = { responsive: true, displaylogo: false };
     var topojson = container.getAttribute("data-topojson");
     if (topojson) { config.topojsonURL = topojson; }
-    window.Plotly.newPlot(container, figure.data, layout, config);
+    window.Plotly.newPlot(container, figure.data, layout, config).then(function () {
+      followCountryClicks(container);
+    });
+  }
+
+  // On the world map (and only there: data-country-url), a click on a country opens
+  // its page. The URL carries the placeholder ISO3, replaced by the point's location.
+  function followCountryClicks(container) {
+    var template = container.getAttribute("data-country-url");
+    if (!template) { return; }
+    container.on("plotly_click", function (event) {
+      var point = event && event.points && event.points[0];
+      if (point && /^[A-Z]{3}$/.test(point.location || "")) {
+        window.location.href = template.replace("ISO3", point.location);
+      }
+    });
   }
 
   function drawAll() {

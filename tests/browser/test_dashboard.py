@@ -278,3 +278,26 @@ def test_the_pages_fit_a_phone(scored, browser, live_server):
     assert width <= PHONE["width"], "the country page scrolls sideways on a phone"
     assert session.errors == []
     session.close()
+
+
+def test_clicking_a_country_on_the_map_opens_its_page(scored, browser, live_server):
+    session = Session(browser, live_server.url, LAPTOP)
+    page = session.page
+    session.log_in("ana")
+    page.wait_for_selector("[data-figure=map-figure] .geo .choroplethlocation", timeout=20_000)
+    paths = page.locator("[data-figure=map-figure] .choroplethlocation")
+    # Plotly binds each country path to its point; find Sudan's among them.
+    index = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+            '[data-figure=map-figure] .choroplethlocation'
+        )).findIndex((path) => path.__data__ && path.__data__.loc === 'SDN')"""
+    )
+    assert index >= 0, "Sudan is not drawn on the map"
+    # Plotly's geo layer takes the pointer events and finds the country under them: click
+    # at the middle of Sudan's outline, as a person would, not on the path element.
+    box = paths.nth(index).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url("**/countries/SDN/")
+    assert page.title().startswith("Sudan")
+    assert session.errors == []
+    session.close()
