@@ -331,33 +331,70 @@ def record_observations(
             ],
         )
         if recompute:
-            for iso3 in sorted(result.countries):
-                transaction.on_commit(partial(_queue_country_recompute, iso3))
+            _schedule_country_recomputes(result.countries)
         if evaluate_alerts:
             ids = sorted(o.pk for o in written if o.pk is not None)
             transaction.on_commit(
-                partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, ids)
+                partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, ids), robust=True
             )
     return result
+
+
+def delete_observations(*, ids: Collection[int]) -> frozenset[str]:
+    """Delete the observations with these ids; returns the ISO3 codes of their countries.
+
+    Each country's scores are recomputed once the transaction commits, as after
+    ``record_observations``, so no score stays backed by a deleted observation.
+    """
+    with transaction.atomic():
+        doomed = Observation.objects.filter(pk__in=list(ids))
+        countries = frozenset(doomed.values_list("country__iso3", flat=True).distinct())
+        doomed.delete()
+        _schedule_country_recomputes(countries)
+    return countries
+
+
+def _schedule_country_recomputes(countries: Collection[str]) -> None:
+    for iso3 in sorted(countries):
+        transaction.on_commit(partial(_queue_country_recompute, iso3), robust=True)
+
+
+# After-commit callbacks. The data is committed when they run: a broker that is down, or
+# a scoring run that fails when tasks run eagerly, must neither hide that nor skip the
+# callbacks queued after it. So each one logs its failure and returns (and is registered
+# ``robust`` besides); the scheduled jobs in the beat schedule redo whatever was missed.
 
 
 def _queue_hook_tasks(task_names: Sequence[str], *args: Any) -> None:
     """Queue tasks of other apps, named by dotted path (they depend on us, not we on them)."""
     for name in task_names:
-        import_string(name).delay(*args)
+        try:
+            import_string(name).delay(*args)
+        except Exception:
+            logger.exception("Could not run or queue %s%r after commit", name, args)
 
 
 def _queue_country_recompute(iso3: str) -> None:
     from indicators import tasks  # tasks import this module
 
-    tasks.recompute_country_scores.delay(iso3)
+    try:
+        tasks.recompute_country_scores.delay(iso3)
+    except Exception:
+        logger.exception("Could not run or queue the recompute of %s after commit", iso3)
+
+
+def _queue_full_recompute() -> None:
+    from indicators import tasks
+
+    try:
+        tasks.recompute_all_scores.delay()
+    except Exception:
+        logger.exception("Could not run or queue the full recompute after commit")
 
 
 def schedule_full_recompute() -> None:
     """Queue a recompute of every score once the current transaction commits."""
-    from indicators import tasks
-
-    transaction.on_commit(tasks.recompute_all_scores.delay)
+    transaction.on_commit(_queue_full_recompute, robust=True)
 
 
 def _comparable(row: _CleanRow) -> tuple[float, str, str, str]:
@@ -461,6 +498,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def _parse_date(raw: Any) -> date | str:
     """A date, or an error message."""
     if isinstance(raw, datetime):
@@ -470,6 +510,9 @@ def _parse_date(raw: Any) -> date | str:
     text = _text(raw)
     if not text:
         return "is required"
+    # fromisoformat alone also reads 20131231 and 2013-W01-1: the form must be explicit.
+    if not _ISO_DATE.fullmatch(text):
+        return f"{text!r} is not a date in the form YYYY-MM-DD"
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -675,7 +718,9 @@ def refresh_scores(
         run.finished_at = timezone.now()
         run.save()
     # After the run row says "succeeded": the alert rules read it.
-    transaction.on_commit(partial(_queue_hook_tasks, settings.SCORING_RUN_FINISHED_TASKS, run.pk))
+    transaction.on_commit(
+        partial(_queue_hook_tasks, settings.SCORING_RUN_FINISHED_TASKS, run.pk), robust=True
+    )
     return run
 
 

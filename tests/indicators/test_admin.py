@@ -9,8 +9,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from indicators.models import Indicator, MethodologyVersion, RiskFactor, RiskScore, ScoringRun
-from indicators.services import record_observations, refresh_scores
-from indicators.tasks import recompute_all_scores
+from indicators.services import _queue_full_recompute, record_observations, refresh_scores
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -71,7 +70,7 @@ def test_editing_a_factor_weight_in_the_list_recomputes_under_a_new_version(
             url, changelist_post(RiskFactor, factors, "weight", {rf8.pk: 3.0})
         )
     assert response.status_code == 302
-    assert callbacks.count(recompute_all_scores.delay) == 1  # one per request
+    assert callbacks.count(_queue_full_recompute) == 1  # one per request
     assert RiskFactor.objects.get(code="RF8").weight == 3.0
     assert MethodologyVersion.objects.count() == 2
     latest = ScoringRun.objects.order_by("-started_at").first()
@@ -95,7 +94,7 @@ def test_editing_an_indicator_weight_in_the_list_recomputes(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(url, data)
     assert response.status_code == 302
-    assert callbacks.count(recompute_all_scores.delay) == 1  # one per request
+    assert callbacks.count(_queue_full_recompute) == 1  # one per request
     assert (
         ScoringRun.objects.order_by("-started_at").first().methodology.indicator_weights[first.code]
         == 0.5
@@ -188,7 +187,7 @@ def test_editing_an_indicator_weight_inline_on_its_factor_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.1": {"weight": 2.0}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert callbacks.count(_queue_full_recompute) == 1
     assert Indicator.objects.get(code="1.1").weight == 2.0
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert latest.is_full
@@ -202,7 +201,7 @@ def test_editing_a_staleness_limit_inline_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.2": {"staleness_days": 90}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert callbacks.count(_queue_full_recompute) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert latest.methodology.staleness_days["1.2"] == 90
 
@@ -213,7 +212,7 @@ def test_deleting_an_indicator_inline_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.11": {"DELETE": "on"}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert callbacks.count(_queue_full_recompute) == 1
     assert not Indicator.objects.filter(code="1.11").exists()
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert "1.11" not in latest.methodology.indicator_weights
@@ -226,7 +225,7 @@ def test_editing_only_an_inline_label_does_not_recompute(
         admin_client, {"1.1": {"label": "Reworded"}}, django_capture_on_commit_callbacks
     )
     assert Indicator.objects.get(code="1.1").label == "Reworded"
-    assert callbacks.count(recompute_all_scores.delay) == 0
+    assert callbacks.count(_queue_full_recompute) == 0
     assert MethodologyVersion.objects.count() == 1
 
 
@@ -238,7 +237,7 @@ def test_deleting_an_indicator_in_the_admin_recomputes(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(url, {"post": "yes"})
     assert response.status_code == 302
-    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert callbacks.count(_queue_full_recompute) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert "1.11" not in latest.methodology.indicator_weights
 
@@ -257,6 +256,6 @@ def test_deleting_indicators_from_the_list_recomputes_once(
         response = admin_client.post(url, data)
     assert response.status_code == 302
     assert not Indicator.objects.filter(code__in=["1.10", "1.11"]).exists()
-    assert callbacks.count(recompute_all_scores.delay) == 1
+    assert callbacks.count(_queue_full_recompute) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert not {"1.10", "1.11"} & set(latest.methodology.indicator_weights)

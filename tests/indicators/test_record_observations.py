@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from alerts import tasks as alert_tasks
+from indicators import tasks
 from indicators.models import Observation
 from indicators.services import (
     ObservationBatchError,
     RowError,
     _queue_country_recompute,
+    delete_observations,
     record_observations,
 )
 
-pytestmark = pytest.mark.usefixtures("countries", "framework")
+pytestmark = pytest.mark.usefixtures("postgres", "countries", "framework")
 
 TODAY = date(2026, 11, 22)
 
@@ -133,6 +137,9 @@ def test_the_analyst_scale_maps_0_to_3_onto_0_to_1():
         ("observed_on", "2026-11-23", "in the future"),
         ("observed_on", "31/12/2013", "not a date in the form YYYY-MM-DD"),
         ("observed_on", "2013-02-30", "not a date"),
+        ("observed_on", "20131231", "not a date in the form YYYY-MM-DD"),
+        ("observed_on", "2013-W01-1", "not a date in the form YYYY-MM-DD"),
+        ("observed_on", "2013-12-3", "not a date in the form YYYY-MM-DD"),
         ("confidence", "certain", "is not one of low, medium, high"),
         ("source", " ", "is required"),
         ("source_url", "ftp://example.org/x", "not a valid http(s) URL"),
@@ -196,3 +203,42 @@ def test_a_dry_run_counts_but_writes_nothing(django_capture_on_commit_callbacks)
     assert result.created == 3
     assert not Observation.objects.exists()
     assert callbacks == []
+
+
+def test_a_failing_after_commit_task_skips_neither_the_write_nor_the_other_tasks(
+    django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    recomputed: list[str] = []
+    red_flag_checks: list[list[int]] = []
+
+    def broker_down_for_norway(iso3: str) -> None:
+        if iso3 == "NOR":  # queued first (sorted), so a failure here must not stop SYR
+            raise ConnectionError("Redis is down")
+        recomputed.append(iso3)
+
+    monkeypatch.setattr(tasks.recompute_country_scores, "delay", broker_down_for_norway)
+    monkeypatch.setattr(alert_tasks.evaluate_red_flags, "delay", red_flag_checks.append)
+    with (
+        caplog.at_level(logging.ERROR, logger="indicators.services"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = record(good_rows())
+    assert result.created == 3
+    assert Observation.objects.count() == 3
+    assert recomputed == ["SYR"]
+    assert red_flag_checks == [sorted(Observation.objects.values_list("pk", flat=True))]
+    assert "Could not run or queue the recompute of NOR" in caplog.text
+    assert "Redis is down" in caplog.text
+
+
+def test_deleting_observations_recomputes_their_countries_on_commit(
+    django_capture_on_commit_callbacks,
+):
+    record(good_rows())
+    doomed = Observation.objects.filter(country__iso3="SYR").values_list("pk", flat=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        countries = delete_observations(ids=list(doomed))
+    assert countries == {"SYR"}
+    assert list(Observation.objects.values_list("country__iso3", flat=True)) == ["NOR"]
+    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
+    assert recomputes == [("SYR",)]
