@@ -243,26 +243,43 @@ def latest_observation_date() -> date | None:
 def scores_at(
     *, methodology: MethodologyVersion, period: date, crime: str = "overall"
 ) -> pd.DataFrame:
-    """Every scored country at one month end, in one query, highest ``crime`` score first.
+    """Every scored country at one month end, highest ``crime`` score first.
 
     Columns: iso3, name, region, overall, genocide, crimes_against_humanity, war_crimes,
     coverage, change_3m, change_12m, change_3m_z, overall_crime, level, then ``score``
-    (the ``crime`` column) and ``crime_level``: the stored level for the overall score;
-    for a crime-specific score the level of its value under the methodology's
-    thresholds, "insufficient_data" when the coverage is below the floor. Countries with
-    insufficient data come after all others.
+    (the ``crime`` column) and ``crime_level``. Countries with insufficient data come
+    after all others.
+
+    For the overall score this is one query and every column is as stored. For a
+    crime-specific score, ``coverage``, ``change_3m`` and ``change_12m`` are those of
+    that score (the overall ones would mix in the other crimes): its own stored
+    coverage (the overall one for rows stored before it existed), and its change
+    against the month ends 3 and 12 months before, read in one more query (NaN where
+    that month is not scored). ``change_3m_z`` is only known for the overall score, so
+    it is NaN. ``crime_level`` is the stored level for the overall score, else the
+    level of the crime's score and coverage under the methodology's thresholds.
     """
     if crime not in CRIMES:
         raise ValueError(f"Unknown crime type {crime!r}.")
+    fields = dict(_RANKING_FIELDS)
+    if crime != "overall":
+        fields["crime_coverage"] = f"coverage_{crime}"
     rows = RiskScore.objects.filter(methodology=methodology, period=period).values_list(
-        *_RANKING_FIELDS.values()
+        *fields.values()
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=list(_RANKING_FIELDS))
+    frame = pd.DataFrame.from_records(list(rows), columns=list(fields))
     frame[_SCORE_NUMBERS] = frame[_SCORE_NUMBERS].astype(float)
     frame["score"] = frame[crime]
     if crime == "overall":
         frame["crime_level"] = frame["level"]
     else:
+        own = frame.pop("crime_coverage").astype(float)
+        frame["coverage"] = own.fillna(frame["coverage"])
+        earlier = _crime_scores_before(methodology=methodology, period=period, crime=crime)
+        for months in (3, 12):
+            before = frame["iso3"].map(earlier.get(months, {})).astype(float)
+            frame[f"change_{months}m"] = frame[crime] - before
+        frame["change_3m_z"] = float("nan")
         frame["crime_level"] = assign_levels(
             frame[crime].to_numpy(dtype=float),
             frame["coverage"].to_numpy(dtype=float),
@@ -276,6 +293,22 @@ def scores_at(
         .drop(columns="_thin")
         .reset_index(drop=True)
     )
+
+
+def _crime_scores_before(
+    *, methodology: MethodologyVersion, period: date, crime: str
+) -> dict[int, dict[str, float | None]]:
+    """{3: {iso3: score}, 12: {...}}: the ``crime`` score 3 and 12 month ends before
+    ``period``, in one query (the same lag as the stored overall changes)."""
+    lags = {
+        (pd.Timestamp(period) - pd.offsets.MonthEnd(months)).date(): months for months in (3, 12)
+    }
+    found: dict[int, dict[str, float | None]] = {}
+    for iso3, when, score in RiskScore.objects.filter(
+        methodology=methodology, period__in=list(lags)
+    ).values_list("country__iso3", "period", crime):
+        found.setdefault(lags[when], {})[iso3] = score
+    return found
 
 
 def country_score_history(*, methodology: MethodologyVersion, country: Country) -> pd.DataFrame:

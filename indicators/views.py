@@ -152,8 +152,8 @@ class OverviewView(RoleRequiredMixin, TemplateView):
 
 
 def _movers(scores: pd.DataFrame, column: str) -> list[dict[str, Any]]:
-    """The biggest changes either way among countries with enough data."""
-    known = scores[(scores["level"] != "insufficient_data") & scores[column].notna()]
+    """The biggest changes of the shown score either way, among countries with enough data."""
+    known = scores[(scores["crime_level"] != "insufficient_data") & scores[column].notna()]
     ranked = known.reindex(known[column].abs().sort_values(ascending=False).index)
     return _records(ranked.head(MOVERS_SHOWN))
 

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -181,6 +182,43 @@ def test_the_overview_switches_crime_type_and_month(client, analyst, scored):
     assert bad.context["crime"] == "overall"
 
 
+def test_a_crime_specific_overview_uses_that_crimes_coverage_and_changes(client, analyst, scored):
+    client.force_login(analyst)
+    latest = RiskScore.objects.filter(country__iso3="SDN").latest("period")
+    scores = RiskScore.objects.filter(country__iso3="SDN", methodology=latest.methodology)
+    # Genocide rose 40 points over 12 months on thin data of its own, while the
+    # overall score had full coverage and a different change.
+    scores.filter(pk=latest.pk).update(
+        genocide=60.0, coverage=0.9, coverage_genocide=0.1, change_12m=3.0, change_3m=1.0
+    )
+    back = {
+        months: (pd.Timestamp(latest.period) - pd.offsets.MonthEnd(months)).date()
+        for months in (3, 12)
+    }
+    scores.filter(period=back[3]).update(genocide=50.0)
+    scores.filter(period=back[12]).update(genocide=20.0)
+
+    response = client.get(reverse("overview"), {"crime": "genocide"})
+    row = next(row for row in response.context["rows"] if row["iso3"] == "SDN")
+    assert row["coverage"] == pytest.approx(0.1)
+    assert row["crime_level"] == "insufficient_data"
+    assert row["change_12m"] == pytest.approx(40.0)
+    assert row["change_3m"] == pytest.approx(10.0)
+    # The map's hover says the same: genocide's change and coverage, not the overall ones.
+    traces = response.context["map_figure"]["data"]
+    hover = {
+        location: data
+        for trace in traces
+        for location, data in zip(trace["locations"], trace["customdata"], strict=True)
+    }
+    assert hover["SDN"][2:] == ["Insufficient data", "+40.0 points", "10%"]
+    assert all(mover["iso3"] != "SDN" for mover in response.context["movers_12m"])
+
+    overall = client.get(reverse("overview"))
+    row = next(row for row in overall.context["rows"] if row["iso3"] == "SDN")
+    assert (row["coverage"], row["change_12m"]) == (pytest.approx(0.9), pytest.approx(3.0))
+
+
 def test_the_country_page_shows_level_charts_and_indicators(client, analyst, scored):
     client.force_login(analyst)
     response = client.get(reverse("country", args=["sdn"]))
@@ -213,6 +251,19 @@ def test_the_country_page_says_insufficient_data_not_low(client, analyst, scored
     assert "Insufficient data" in content
     assert "not low risk" in content
     assert 'class="level level-big level-low"' not in content
+
+
+def test_the_waterfall_defaults_to_the_last_12_months(client, analyst, scored):
+    client.force_login(analyst)
+    response = client.get(reverse("country", args=["SDN"]))
+    last = RiskScore.objects.filter(country__iso3="SDN").latest("period").period
+    assert response.context["move_to"] == last
+    assert response.context["move_from"] == (pd.Timestamp(last) - pd.offsets.MonthEnd(12)).date()
+    labels = response.context["waterfall_figure"]["data"][0]["x"]
+    assert (labels[0], labels[-1]) == (
+        response.context["move_from"].strftime("%b %Y"),
+        last.strftime("%b %Y"),
+    )
 
 
 def test_the_waterfall_uses_the_chosen_months(client, analyst, scored):
@@ -450,6 +501,7 @@ def test_query_counts_do_not_grow_with_the_number_of_countries(
     compare_few = {"c": few}
     before = {name: count_queries(client, reverse(name, args=args)) for name, args in ALL_PAGES}
     before["compare"] = count_queries(client, reverse("compare"), **compare_few)
+    before["genocide"] = count_queries(client, reverse("overview"), crime="genocide")
 
     more = list(
         Country.objects.exclude(iso3__in=few).order_by("iso3").values_list("iso3", flat=True)[:9]
@@ -458,6 +510,7 @@ def test_query_counts_do_not_grow_with_the_number_of_countries(
     refresh_scores()
     after = {name: count_queries(client, reverse(name, args=args)) for name, args in ALL_PAGES}
     after["compare"] = count_queries(client, reverse("compare"), c=[*few, *more[:5]])
+    after["genocide"] = count_queries(client, reverse("overview"), crime="genocide")
     assert after == before
     for name, args in ALL_PAGES:
         with django_assert_max_num_queries(14):
@@ -468,10 +521,18 @@ def test_query_counts_do_not_grow_with_the_number_of_periods(client, analyst):
     client.force_login(analyst)
     observe(["SDN", "NOR"], value=0.5, months_back=1, every=4)
     refresh_scores()
-    short = {name: count_queries(client, reverse(name, args=args)) for name, args in ALL_PAGES}
+    short = pages_and_compare(client)
     Observation.objects.all().delete()
     observe(["SDN", "NOR"], value=0.5, months_back=24, every=4)
     refresh_scores()
     assert RiskScore.objects.filter(country__iso3="SDN").count() >= 25
-    long = {name: count_queries(client, reverse(name, args=args)) for name, args in ALL_PAGES}
+    long = pages_and_compare(client)
     assert long == short
+
+
+def pages_and_compare(client) -> dict[str, int]:
+    """Queries of every page, the comparison of SDN and NOR, and a crime-specific map."""
+    counts = {name: count_queries(client, reverse(name, args=args)) for name, args in ALL_PAGES}
+    counts["compare"] = count_queries(client, reverse("compare"), c=["SDN", "NOR"])
+    counts["genocide"] = count_queries(client, reverse("overview"), crime="genocide")
+    return counts
