@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import admin
@@ -130,8 +131,61 @@ class ScoringSettingsAdmin(RecomputeOnMethodologyChange):
         return False
 
 
+class ObservationAdminForm(ModelForm):  # type: ignore[type-arg]
+    """Checks a row as ``record_observations`` does, so the admin accepts nothing it refuses."""
+
+    class Meta:
+        model = Observation
+        fields = [
+            "country",
+            "indicator",
+            "observed_on",
+            "value",
+            "confidence",
+            "source",
+            "source_url",
+            "note",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:  # a field is missing or malformed: its own error says so
+            return cleaned
+        try:
+            services.record_observations(rows=[_observation_row(cleaned)], dry_run=True)
+        except services.ObservationBatchError as exc:
+            for error in exc.errors:
+                field_name = error.field if error.field in self.fields else None
+                self.add_error(field_name, error.message)
+        return cleaned
+
+
+def _observation_row(cleaned: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "country": cleaned["country"].iso3,
+        "indicator": cleaned["indicator"].code,
+        "observed_on": cleaned["observed_on"],
+        "value": cleaned["value"],
+        "confidence": cleaned.get("confidence") or "",
+        "source": cleaned["source"],
+        "source_url": cleaned.get("source_url") or "",
+        "note": cleaned.get("note") or "",
+    }
+
+
+# An observation's identity; editing one of these moves the observation to a new key.
+OBSERVATION_KEY_FIELDS = {"country", "indicator", "observed_on", "source"}
+
+
 @admin.register(Observation)
 class ObservationAdmin(admin.ModelAdmin):
+    """Adds, edits and deletes go through the services, like every other source.
+
+    So the admin gets the same validation (no future dates) and the same follow-up on
+    commit: the country's scores are recomputed and the red-flag rule sees the row.
+    """
+
+    form = ObservationAdminForm
     list_display = (
         "country",
         "indicator",
@@ -145,8 +199,31 @@ class ObservationAdmin(admin.ModelAdmin):
     list_select_related = ("country", "indicator", "recorded_by")
     search_fields = ("country__iso3", "country__name", "indicator__code", "source")
     date_hierarchy = "observed_on"
-    raw_id_fields = ("country", "indicator", "recorded_by")
-    readonly_fields = ("created_at", "updated_at")
+    raw_id_fields = ("country", "indicator")
+    readonly_fields = ("recorded_by", "created_at", "updated_at")
+
+    def save_model(
+        self, request: HttpRequest, obj: Observation, form: ModelForm, change: bool
+    ) -> None:
+        if change and OBSERVATION_KEY_FIELDS & set(form.changed_data):
+            services.delete_observations(ids=[obj.pk])
+        row = _observation_row(form.cleaned_data)
+        services.record_observations(rows=[row], recorded_by=request.user)
+        # The admin goes on to log and link the saved row: point ``obj`` at it.
+        saved = Observation.objects.get(
+            country=obj.country,
+            indicator=obj.indicator,
+            observed_on=obj.observed_on,
+            source=obj.source,
+        )
+        obj.pk, obj.recorded_by_id = saved.pk, saved.recorded_by_id
+        obj.created_at, obj.updated_at = saved.created_at, saved.updated_at
+
+    def delete_model(self, request: HttpRequest, obj: Observation) -> None:
+        services.delete_observations(ids=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Observation]) -> None:
+        services.delete_observations(ids=list(queryset.values_list("pk", flat=True)))
 
 
 @admin.register(MethodologyVersion)

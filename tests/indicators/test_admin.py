@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
-from indicators.models import Indicator, MethodologyVersion, RiskFactor, RiskScore, ScoringRun
-from indicators.services import _queue_full_recompute, record_observations, refresh_scores
+from countries.models import Country
+from indicators.models import (
+    Indicator,
+    MethodologyVersion,
+    Observation,
+    RiskFactor,
+    RiskScore,
+    ScoringRun,
+)
+from indicators.services import (
+    _queue_country_recompute,
+    _queue_full_recompute,
+    _queue_hook_tasks,
+    record_observations,
+    refresh_scores,
+)
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -259,3 +274,112 @@ def test_deleting_indicators_from_the_list_recomputes_once(
     assert callbacks.count(_queue_full_recompute) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert not {"1.10", "1.11"} & set(latest.methodology.indicator_weights)
+
+
+def observation_form(**fields: object) -> dict:
+    data = {
+        "country": Country.objects.get(iso3="SYR").pk,
+        "indicator": Indicator.objects.get(code="8.7").pk,
+        "observed_on": "2014-02-28",
+        "value": "1",
+        "confidence": "high",
+        "source": "admin entry",
+        "source_url": "",
+        "note": "",
+    }
+    return {**data, **fields}
+
+
+def queued(callbacks) -> dict[str, list]:
+    """The follow-up tasks queued on commit, by kind."""
+    partials = [c for c in callbacks if hasattr(c, "func")]
+    return {
+        "recompute": sorted(c.args[0] for c in partials if c.func is _queue_country_recompute),
+        "hooks": [c.args for c in partials if c.func is _queue_hook_tasks],
+    }
+
+
+def test_adding_an_observation_in_the_admin_records_it_through_the_service(
+    admin_client, settings, django_capture_on_commit_callbacks
+):
+    url = reverse("admin:indicators_observation_add")
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(url, observation_form())
+    assert response.status_code == 302, response.content[:3000]
+    stored = Observation.objects.get()
+    assert (stored.value, stored.source) == (1.0, "admin entry")
+    assert stored.recorded_by.username == "boss"  # who saved it, not a form field
+    follow_up = queued(callbacks)
+    assert follow_up["recompute"] == ["SYR"]
+    assert follow_up["hooks"] == [(settings.OBSERVATIONS_RECORDED_TASKS, [stored.pk])]
+
+
+def test_the_admin_refuses_a_future_date_as_the_service_does(admin_client):
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = admin_client.post(
+        reverse("admin:indicators_observation_add"), observation_form(observed_on=tomorrow)
+    )
+    assert response.status_code == 200
+    assert "is in the future" in response.context["adminform"].form.errors["observed_on"][0]
+    assert not Observation.objects.exists()
+
+
+def test_editing_an_observation_value_in_the_admin_updates_it_and_recomputes(
+    admin_client, django_capture_on_commit_callbacks
+):
+    admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
+    stored = Observation.objects.get()
+    url = reverse("admin:indicators_observation_change", args=[stored.pk])
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(url, observation_form(value="0.5"))
+    assert response.status_code == 302, response.content[:3000]
+    assert Observation.objects.get().pk == stored.pk
+    assert Observation.objects.get().value == 0.5
+    follow_up = queued(callbacks)
+    assert follow_up["recompute"] == ["SYR"]
+    assert len(follow_up["hooks"]) == 1
+
+
+def test_moving_an_observation_to_another_date_in_the_admin_replaces_it(
+    admin_client, django_capture_on_commit_callbacks
+):
+    admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
+    stored = Observation.objects.get()
+    url = reverse("admin:indicators_observation_change", args=[stored.pk])
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(url, observation_form(observed_on="2014-01-31"))
+    assert response.status_code == 302, response.content[:3000]
+    assert list(Observation.objects.values_list("observed_on", flat=True)) == [date(2014, 1, 31)]
+    assert set(queued(callbacks)["recompute"]) == {"SYR"}
+
+
+def test_deleting_an_observation_in_the_admin_recomputes_its_country(
+    admin_client, django_capture_on_commit_callbacks
+):
+    admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
+    stored = Observation.objects.get()
+    url = reverse("admin:indicators_observation_delete", args=[stored.pk])
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Observation.objects.exists()
+    assert queued(callbacks)["recompute"] == ["SYR"]
+
+
+def test_deleting_observations_from_the_list_recomputes_each_country(
+    admin_client, django_capture_on_commit_callbacks
+):
+    add = reverse("admin:indicators_observation_add")
+    admin_client.post(add, observation_form())
+    admin_client.post(add, observation_form(country=Country.objects.get(iso3="NOR").pk))
+    assert Observation.objects.count() == 2
+    data = {
+        "action": "delete_selected",
+        "_selected_action": [str(pk) for pk in Observation.objects.values_list("pk", flat=True)],
+        "post": "yes",
+    }
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(reverse("admin:indicators_observation_changelist"), data)
+    assert response.status_code == 302
+    assert not Observation.objects.exists()
+    assert queued(callbacks)["recompute"] == ["NOR", "SYR"]
