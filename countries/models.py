@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -36,3 +37,51 @@ class Country(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.iso3})"
+
+
+class MassKillingEpisode(models.Model):
+    """A past (or ongoing) episode of mass killing in a country, as recorded by an analyst.
+
+    The best predictor of atrocity is past atrocity, so the country page lists these.
+    Nothing is preloaded: the public data sets of episodes are not part of this
+    installation, and an empty list means "none recorded here", never "none happened".
+    """
+
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, related_name="mass_killing_episodes"
+    )
+    start_year = models.PositiveSmallIntegerField()
+    end_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty while the episode is ongoing."
+    )
+    perpetrator = models.CharField(max_length=200, blank=True)
+    description = models.TextField(help_text="What happened, and to whom.")
+    source = models.CharField(max_length=200, help_text="Where this record comes from.")
+    source_url = models.URLField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["country", "-start_year", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_year__isnull=True)
+                | models.Q(end_year__gte=models.F("start_year")),
+                name="mass_killing_episode_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["country", "start_year"])]
+
+    def __str__(self) -> str:
+        return f"{self.country_id}: {self.start_year}-{self.end_year or 'ongoing'}"
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end_year is None

@@ -17,6 +17,11 @@ urlpatterns = [
         views.CountryObservationsCsvView.as_view(),
         name="country-observations-csv",
     ),
+    path(
+        "countries/<str:iso3>/episodes.csv",
+        views.CountryEpisodesCsvView.as_view(),
+        name="country-episodes-csv",
+    ),
     path("compare/", views.CompareView.as_view(), name="compare"),
     path("factors/<str:code>/", views.FactorView.as_view(), name="factor"),
     path("methodology/", views.MethodologyView.as_view(), name="methodology"),

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
+from countries import selectors as country_selectors
 from countries.models import Country
 from indicators import charts, login_throttle, scoring, selectors, services
 from indicators.forms import AssessmentForm, ThrottledAuthenticationForm
@@ -199,6 +200,7 @@ class CountryView(RoleRequiredMixin, TemplateView):
                 for factor in framework
             ],
             observation_count=sum(s.observations for f in statuses.values() for s in f),
+            episodes=country_selectors.mass_killing_episodes(country=country),
         )
         if latest is None:
             return context
@@ -321,6 +323,19 @@ class CountryObservationsCsvView(RoleRequiredMixin, View):
         writer = csv.writer(response)
         writer.writerow(selectors.OBSERVATION_EXPORT_COLUMNS)
         for row in selectors.country_observation_rows(country=country):
+            writer.writerow([_csv_cell(value) for value in row])
+        return response
+
+
+class CountryEpisodesCsvView(RoleRequiredMixin, View):
+    """The country's recorded mass-killing episodes with their sources, as CSV."""
+
+    def get(self, request: HttpRequest, iso3: str) -> HttpResponse:
+        country = get_object_or_404(Country, iso3=iso3.upper())
+        response = _csv_response(f"{country.iso3}-mass-killing-episodes.csv")
+        writer = csv.writer(response)
+        writer.writerow(country_selectors.EPISODE_EXPORT_COLUMNS)
+        for row in country_selectors.mass_killing_episode_rows(country=country):
             writer.writerow([_csv_cell(value) for value in row])
         return response
 
