@@ -7,6 +7,9 @@ from django.urls import include, path
 from indicators.api import ApiTokenView
 from indicators.views import ThrottledLoginView
 
+# Unmatched paths under /api/ answer JSON like the API; others get templates/404.html.
+handler404 = "indicators.api_support.api_aware_page_not_found"
+
 admin.site.site_header = "Atrocity-risk early warning"
 admin.site.site_title = "Early warning administration"
 

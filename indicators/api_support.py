@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import filters, serializers
@@ -50,8 +52,11 @@ class RolePermission(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not has_role(request.user):
             return False
-        if request.method in SAFE_METHODS or not hasattr(view, request.method.lower()):
-            return True  # a method the view does not have: DRF answers 405
+        method = request.method.lower()
+        if method not in getattr(view, "http_method_names", ()) or not hasattr(view, method):
+            return True  # a method the view does not have or allow: DRF answers 405
+        if request.method in SAFE_METHODS:
+            return True
         write_roles: Sequence[Role] = getattr(view, "write_roles", ())
         if write_roles and has_role(request.user, *write_roles):
             return True
@@ -262,16 +267,50 @@ FORMAT_PARAMETER = OpenApiParameter(
 def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """DRF's handler, with every error body a JSON object.
 
-    DRF already answers ``{"detail": "..."}`` for 401, 403, 404, 405 and 429 and
-    ``{"field": ["..."]}`` for validation; a bare list of messages (a ``ValidationError``
-    raised with a string) is put under ``non_field_errors``.
+    DRF already answers ``{"detail": "..."}`` for 401, 403, 404, 405 and 429. Validation
+    errors become ``{"field": ["message", ...]}`` with flat lists of strings: DRF nests the
+    errors of list items and nested objects (``{"regions": {"0": ["..."]}}``), which are
+    flattened into messages that say where (``"item 1: ..."``). A bare list of messages
+    (a ``ValidationError`` raised with a string) is put under ``non_field_errors``.
     """
     from rest_framework.views import exception_handler  # see the module docstring
 
     response = exception_handler(exc, dict(context))
-    if response is not None and isinstance(response.data, list):
+    if response is None or not isinstance(exc, serializers.ValidationError):
+        return response
+    if isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}
+    if isinstance(response.data, Mapping):
+        response.data = {
+            str(name): [str(message) for message in flatten_messages(errors)]
+            for name, errors in response.data.items()
+        }
     return response
+
+
+def flatten_messages(errors: Any, where: str = "") -> Iterator[str]:
+    """Every message in a nest of DRF errors, prefixed with the item or field it is about.
+
+    ``{"0": ["x"]}`` (the errors of a list's first item) gives ``item 1: x``; a list of
+    objects' errors ``[{}, {"url": ["x"]}]`` gives ``item 2, url: x``.
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(errors, Mapping):
+        for key, value in errors.items():
+            label = f"item {int(key) + 1}" if str(key).isdigit() else str(key)
+            yield from flatten_messages(value, f"{where}, {label}" if where else label)
+    elif isinstance(errors, list):
+        nested = any(isinstance(e, Mapping | list) for e in errors)
+        for index, value in enumerate(errors):
+            if nested and isinstance(value, Mapping | list):
+                label = f"item {index + 1}"
+                yield from flatten_messages(value, f"{where}, {label}" if where else label)
+            elif nested:
+                yield from flatten_messages(value, where)
+            else:
+                yield f"{prefix}{value}"
+    elif errors not in (None, ""):
+        yield f"{prefix}{errors}"
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -307,6 +346,18 @@ _ERROR_DESCRIPTIONS = {
     415: "The body must be JSON (`Content-Type: application/json`).",
     429: "Too many requests; the `Retry-After` header says when to try again.",
 }
+
+
+def api_aware_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a path under /api/ that no route matches gets the API's JSON body.
+
+    Routes match ids and codes strictly (``/api/v1/countries/12/`` matches nothing), so
+    these 404s never reach DRF; API clients must still get ``{"detail": "Not found."}``
+    rather than an HTML page. Every other path gets the site's 404 template.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import ValidationError
 from rest_framework.throttling import SimpleRateThrottle
@@ -161,3 +162,48 @@ def test_link_header_names_every_page(analyst_client, countries):
     links = response["Link"]
     assert '<http://testserver/api/v1/countries/?page=3&page_size=10>; rel="next"' in links
     assert '<http://testserver/api/v1/countries/?page=1&page_size=10>; rel="prev"' in links
+
+
+def test_errors_of_list_items_are_flat_messages_that_say_which_item(client_for, countries):
+    response = client_for("focal_point").post(
+        "/api/v1/subscriptions/", {"regions": ["Africa", ""]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"regions": ["item 2: This field may not be blank."]}
+
+
+def test_nested_validation_errors_flatten_into_strings():
+    nested = ValidationError({"rows": [{}, {"url": ["Bad."]}], "tags": {"0": ["Blank."]}})
+    response = api_exception_handler(nested, {})
+    assert response.data == {"rows": ["item 2, url: Bad."], "tags": ["item 1: Blank."]}
+
+
+# --- 404 and 405 -----------------------------------------------------------------------
+
+
+@override_settings(DEBUG=False)
+@pytest.mark.parametrize(
+    "path", ["/api/v1/countries/12/", "/api/v1/subscriptions/abc/", "/api/v1/nothing/", "/api/"]
+)
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_unmatched_api_paths_are_json_404s(client_for, api_client, path, signed_in):
+    client = client_for("analyst") if signed_in else api_client
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+@override_settings(DEBUG=False)
+def test_unmatched_pages_outside_the_api_are_still_html(client, analyst):
+    client.force_login(analyst)
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("role", ["analyst", "focal_point", "administrator"])
+def test_a_method_a_view_does_not_allow_is_405_for_every_role(client_for, countries, role):
+    client = client_for(role)
+    assert client.put("/api/v1/subscriptions/1/", {}, format="json").status_code == 405
+    assert client.delete("/api/v1/countries/SDN/").status_code == 405
