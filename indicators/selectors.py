@@ -610,6 +610,46 @@ def coverage_report(
     )
 
 
+@dataclass(frozen=True)
+class SourceSummary:
+    """One observation source name as recorded: how many observations, where, when."""
+
+    source: str
+    observations: int
+    countries: int
+    first: date
+    last: date
+
+
+def observation_sources() -> list[SourceSummary]:
+    """Each distinct source name on observations, most observations first, in one query.
+
+    These are what analysts cited (and, once importers exist, the data sets they load);
+    nothing is listed that has no observation in this installation.
+    """
+    rows = (
+        Observation.objects.order_by()
+        .values("source")
+        .annotate(
+            n=Count("id"),
+            countries=Count("country_id", distinct=True),
+            first=Min("observed_on"),
+            last=Max("observed_on"),
+        )
+        .order_by("-n", "source")
+    )
+    return [
+        SourceSummary(
+            source=row["source"],
+            observations=row["n"],
+            countries=row["countries"],
+            first=row["first"],
+            last=row["last"],
+        )
+        for row in rows
+    ]
+
+
 def country_choices() -> list[tuple[str, str]]:
     """(ISO3, name) of every country, by name, in one query."""
     return list(Country.objects.order_by("name").values_list("iso3", "name"))

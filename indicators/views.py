@@ -466,6 +466,7 @@ class MethodologyView(RoleRequiredMixin, TemplateView):
             indicator_count=sum(len(factor.indicators) for factor in framework),
             thresholds=_thresholds(methodology),
             coverage=selectors.coverage_report(framework=framework),
+            sources=selectors.observation_sources(),
         )
         return context
 

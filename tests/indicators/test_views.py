@@ -320,6 +320,42 @@ def test_the_methodology_page_shows_weights_sources_and_coverage(client, analyst
     assert response.context["coverage"].observations > 0
 
 
+def test_the_methodology_page_lists_the_recorded_sources_and_their_terms(client, analyst, scored):
+    record_observations(
+        rows=[
+            {
+                "country": "SDN",
+                "indicator": "8.7",
+                "observed_on": month_start(2),
+                "value": 1.0,
+                "source": "Field report <b>",
+            }
+        ],
+        recompute=False,
+    )
+    client.force_login(analyst)
+    response = client.get(reverse("methodology"))
+    sources = {source.source: source for source in response.context["sources"]}
+    assert set(sources) == {"Test assessment", "Field report <b>"}
+    tested = sources["Test assessment"]
+    assert tested.observations == Observation.objects.filter(source="Test assessment").count()
+    assert tested.countries == 3
+    assert (tested.first, tested.last) == (month_start(14), month_start(0))
+    assert sources["Field report <b>"].countries == 1
+    content = response.content.decode()
+    assert "Field report &lt;b&gt;" in content
+    assert "Internal to this installation" in content
+    assert "paraphrases written for this project" in content
+    assert "Not loaded in this installation" in content
+
+
+def test_the_methodology_page_without_observations_lists_no_sources(client, analyst):
+    client.force_login(analyst)
+    response = client.get(reverse("methodology"))
+    assert response.context["sources"] == []
+    assert "no observation is recorded in this installation" in response.content.decode()
+
+
 def test_the_methodology_page_without_scores_uses_current_weights(client, analyst):
     client.force_login(analyst)
     content = client.get(reverse("methodology")).content.decode()
