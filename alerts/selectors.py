@@ -191,12 +191,15 @@ def active_alerts_for_country(country: Country) -> QuerySet[Alert]:
 
 
 def alert_markers(country: Country) -> list[tuple[Any, str]]:
-    """(date, label) of each alert raised on a country, for its trend chart. One query."""
+    """(date, label) of the newest 200 alerts on a country, oldest first, for its trend
+    chart. One query."""
     return [
         (period, f"{severity.capitalize()}: {summary}")
-        for period, severity, summary in Alert.objects.filter(country=country)
-        .order_by("period", "pk")
-        .values_list("period", "severity", "summary")[:200]
+        for period, severity, summary in reversed(
+            Alert.objects.filter(country=country)
+            .order_by("-period", "-pk")
+            .values_list("period", "severity", "summary")[:200]
+        )
     ]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from datetime import date, timedelta
 
 import pandas as pd
@@ -241,6 +243,43 @@ def test_the_country_page_shows_level_charts_and_indicators(client, analyst, sco
     assert content.count("<details") == 14
     assert 'href="https://example.org/report"' in content
     assert "episode" in content.lower()
+
+
+def test_the_trend_charts_alert_markers_carry_each_alerts_date(client, analyst, scored):
+    from alerts.models import Alert
+
+    sudan = Country.objects.get(iso3="SDN")
+    latest = RiskScore.objects.filter(country=sudan).latest("period").period
+    # 201 resolved alerts, one a month back from the latest: the page marks the newest 200.
+    periods = [(pd.Timestamp(latest) - pd.offsets.MonthEnd(k)).date() for k in range(201)]
+    Alert.objects.bulk_create(
+        Alert(
+            country=sudan,
+            rule="surge",
+            crime_type="overall",
+            severity="warning",
+            status="resolved",
+            summary=f"Test surge {k}",
+            period=period,
+            opened_at=timezone.now(),
+        )
+        for k, period in enumerate(periods)
+    )
+    client.force_login(analyst)
+    response = client.get(reverse("country", args=["SDN"]))
+    markers = json.loads(
+        re.search(
+            r'<script id="trend-markers" type="application/json">(.*?)</script>',
+            response.content.decode(),
+            re.S,
+        ).group(1)
+    )
+    dates = [marker["date"] for marker in markers]
+    assert dates[-1] == latest.isoformat()
+    assert markers[-1]["label"] == "Warning: Test surge 0"
+    assert len(dates) == 200
+    assert periods[-1].isoformat() not in dates  # the oldest is the one left out
+    assert dates == sorted(dates)  # oldest first, as the chart draws them
 
 
 def test_the_country_page_says_insufficient_data_not_low(client, analyst, scored):
