@@ -643,6 +643,10 @@ SCORE_VALUE_FIELDS = [
 ]
 
 
+# Any constant will do, as long as nothing else takes the same advisory lock.
+REFRESH_LOCK_ID = 0x45575352  # "EWSR"
+
+
 def refresh_scores(
     *,
     countries: Collection[str] | None = None,
@@ -654,14 +658,19 @@ def refresh_scores(
     Scores every month end from the first observation to the current month for the
     given ISO3 ``countries`` (default: all). ``periods`` limits which month ends are
     written; the engine still sees the whole history, so changes and z-scores stay
-    right. A one-country refresh whose weights differ from those of the last full run
-    becomes a full refresh, so that no country is scored under other weights than the
-    rest. The run row records the outcome; on failure nothing else is written and the
-    error is re-raised.
+    right. A one-country refresh becomes a full refresh when its weights differ from
+    those of the last full run, or when it would score a month end after that run's last
+    one, so that every country is scored under the same weights and up to the same month.
+    Scores that the observations no longer back are deleted, even when none are left.
+
+    On PostgreSQL, refreshes take turns (a transaction-level advisory lock, taken before
+    observations are read): a full run that started earlier cannot overwrite a newer
+    one-country run with older data. The run row records the outcome; on failure nothing
+    else is written and the error is re-raised.
     """
     today = today or timezone.localdate()
     methodology = current_methodology()
-    if countries is not None and methodology != published_methodology():
+    if countries is not None and not _may_score_alone(methodology, periods, today):
         countries = None
     country_ids = (
         None
@@ -675,42 +684,14 @@ def refresh_scores(
     )
     timings: dict[str, float] = {}
     try:
-        clock = time.perf_counter()
-        observations = selectors.observations_frame(
-            country_ids=None if country_ids is None else list(country_ids.values())
-        )
-        factors, indicators = _weights_of(methodology)
-        timings["read"] = time.perf_counter() - clock
-        run.observations_read = len(observations)
-
-        written = 0
-        if not observations.empty:
-            all_periods = scoring.month_ends(observations["observed_on"].min(), today)
-            clock = time.perf_counter()
-            result = scoring.compute_scores(
-                observations,
-                indicators=indicators,
-                factors=factors,
-                periods=all_periods,
-                thresholds=_thresholds_of(methodology),
-            )
-            timings["score"] = time.perf_counter() - clock
-            keep = (
-                np.ones(len(result.scores), dtype=bool)
-                if periods is None
-                else result.scores["period"].isin(pd.to_datetime(list(periods))).to_numpy()
-            )
-            run.period_start = all_periods[0].date()
-            run.period_end = all_periods[-1].date()
-            run.period_count = len(all_periods) if periods is None else len(set(periods))
-            clock = time.perf_counter()
-            written = _write_scores(run, result, keep, country_ids, periods)
-            timings["write"] = time.perf_counter() - clock
-        run.scores_written = written
+        with transaction.atomic():
+            _wait_for_other_refreshes()
+            _score_and_write(run, methodology, country_ids, periods, today, timings)
         run.status = ScoringRun.Status.SUCCEEDED
     except Exception as exc:
         run.status = ScoringRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
+        run.scores_written = 0
         logger.exception("Scoring run %s failed", run.pk)
         raise
     finally:
@@ -724,14 +705,82 @@ def refresh_scores(
     return run
 
 
-def published_methodology() -> MethodologyVersion | None:
-    """The methodology of the latest successful full run: the scores users see."""
-    latest = (
+def _score_and_write(
+    run: ScoringRun,
+    methodology: MethodologyVersion,
+    country_ids: Mapping[str, int] | None,
+    periods: Collection[date] | None,
+    today: date,
+    timings: dict[str, float],
+) -> None:
+    clock = time.perf_counter()
+    observations = selectors.observations_frame(
+        country_ids=None if country_ids is None else list(country_ids.values())
+    )
+    factors, indicators = _weights_of(methodology)
+    timings["read"] = time.perf_counter() - clock
+    run.observations_read = len(observations)
+    if observations.empty:
+        # Nothing to score, but scores of observations deleted since the last run go.
+        _delete_stale_scores(run, country_ids, periods)
+        run.scores_written = 0
+        return
+    all_periods = scoring.month_ends(observations["observed_on"].min(), today)
+    clock = time.perf_counter()
+    result = scoring.compute_scores(
+        observations,
+        indicators=indicators,
+        factors=factors,
+        periods=all_periods,
+        thresholds=_thresholds_of(methodology),
+    )
+    timings["score"] = time.perf_counter() - clock
+    keep = (
+        np.ones(len(result.scores), dtype=bool)
+        if periods is None
+        else result.scores["period"].isin(pd.to_datetime(list(periods))).to_numpy()
+    )
+    run.period_start = all_periods[0].date()
+    run.period_end = all_periods[-1].date()
+    run.period_count = len(all_periods) if periods is None else len(set(periods))
+    clock = time.perf_counter()
+    run.scores_written = _write_scores(run, result, keep, country_ids, periods)
+    timings["write"] = time.perf_counter() - clock
+
+
+def _wait_for_other_refreshes() -> None:
+    """Hold the refresh lock until the current transaction ends (PostgreSQL only).
+
+    SQLite lets one writer at a time anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFRESH_LOCK_ID])
+
+
+def _may_score_alone(
+    methodology: MethodologyVersion, periods: Collection[date] | None, today: date
+) -> bool:
+    """Can a one-country run keep to that country without leaving it out of step?"""
+    latest = _latest_full_run()
+    if latest is None or latest.methodology_id != methodology.pk:
+        return False
+    last_period = max(periods) if periods else scoring.month_ends(today, today)[-1].date()
+    return latest.period_end is not None and last_period <= latest.period_end
+
+
+def _latest_full_run() -> ScoringRun | None:
+    return (
         ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED, countries__isnull=True)
         .select_related("methodology")
         .order_by("-started_at")
         .first()
     )
+
+
+def published_methodology() -> MethodologyVersion | None:
+    """The methodology of the latest successful full run: the scores users see."""
+    latest = _latest_full_run()
     return latest.methodology if latest else None
 
 
@@ -762,14 +811,20 @@ def _write_scores(
             _upsert_scores_with_copy(table)
         else:
             _upsert_scores_with_orm(table)
-        # Scores this run no longer produces (say, after observations were removed) go.
-        stale = RiskScore.objects.filter(methodology_id=run.methodology_id).exclude(run=run)
-        if country_ids is not None:
-            stale = stale.filter(country_id__in=list(country_ids.values()))
-        if periods is not None:
-            stale = stale.filter(period__in=list(periods))
-        stale.delete()
+        _delete_stale_scores(run, country_ids, periods)
     return len(table)
+
+
+def _delete_stale_scores(
+    run: ScoringRun, country_ids: Mapping[str, int] | None, periods: Collection[date] | None
+) -> None:
+    """Scores of this methodology and scope that ``run`` did not write (their data went)."""
+    stale = RiskScore.objects.filter(methodology_id=run.methodology_id).exclude(run=run)
+    if country_ids is not None:
+        stale = stale.filter(country_id__in=list(country_ids.values()))
+    if periods is not None:
+        stale = stale.filter(period__in=list(periods))
+    stale.delete()
 
 
 def _upsert_scores_with_orm(table: pd.DataFrame) -> None:

@@ -161,12 +161,71 @@ def test_a_one_country_refresh_under_new_weights_becomes_a_full_refresh(two_coun
     assert RiskScore.objects.filter(methodology=run.methodology).count() == 14
 
 
+def test_a_one_country_refresh_in_a_month_after_the_last_full_run_becomes_a_full_refresh(
+    two_countries,
+):
+    refresh_scores(today=TODAY)  # full run on 15 June: month ends up to 30 June
+    observe("SYR", "8.7", "2014-06-01", 0.0, source="later")  # saved on 2 July
+    run = refresh_scores(countries=["SYR"], today=date(2014, 7, 2))
+    assert run.is_full
+    assert run.period_end == date(2014, 7, 31)
+    july = RiskScore.objects.filter(period=date(2014, 7, 31))
+    assert set(july.values_list("country__iso3", flat=True)) == {"SYR", "NOR"}
+
+
+def test_a_one_country_refresh_of_periods_the_full_run_covered_stays_one_country(two_countries):
+    refresh_scores(today=TODAY)
+    run = refresh_scores(countries=["SYR"], periods=[date(2014, 6, 30)], today=date(2014, 7, 2))
+    assert run.countries == ["SYR"]
+    beyond = refresh_scores(countries=["SYR"], periods=[date(2014, 7, 31)], today=date(2014, 7, 2))
+    assert beyond.is_full
+
+
 def test_scores_no_longer_backed_by_observations_are_removed(two_countries):
     refresh_scores(today=TODAY)
     Observation.objects.filter(country__iso3="NOR").delete()
     refresh_scores(today=TODAY)
     assert not RiskScore.objects.filter(country__iso3="NOR").exists()
     assert RiskScore.objects.filter(country__iso3="SYR").count() == 7
+
+
+def test_scores_go_when_every_observation_is_gone(two_countries):
+    refresh_scores(today=TODAY)
+    Observation.objects.all().delete()
+    run = refresh_scores(today=TODAY)
+    assert (run.observations_read, run.scores_written) == (0, 0)
+    assert not RiskScore.objects.exists()
+
+
+def test_a_country_that_lost_all_its_observations_loses_its_scores(two_countries):
+    refresh_scores(today=TODAY)
+    Observation.objects.filter(country__iso3="NOR").delete()
+    run = refresh_scores(countries=["NOR"], today=TODAY)
+    assert run.countries == ["NOR"]
+    assert run.observations_read == 0
+    assert not RiskScore.objects.filter(country__iso3="NOR").exists()
+    assert RiskScore.objects.filter(country__iso3="SYR").count() == 7
+
+
+def test_refreshes_take_turns_on_postgresql(postgres, two_countries, monkeypatch):
+    from django.db import connection
+
+    held: list[bool] = []
+    read = services.selectors.observations_frame
+
+    def read_and_check_the_lock(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND classid = 0 AND objid = %s",
+                [services.REFRESH_LOCK_ID],
+            )
+            held.append(cursor.fetchone()[0] > 0)
+        return read(**kwargs)
+
+    monkeypatch.setattr(services.selectors, "observations_frame", read_and_check_the_lock)
+    refresh_scores(today=TODAY)
+    assert held == [True]  # the observations are read while the lock is held
 
 
 def test_limiting_periods_writes_only_those_but_keeps_history_for_changes(two_countries):
@@ -198,9 +257,9 @@ def test_a_failing_run_is_recorded_with_its_error_and_writes_no_scores(two_count
 
 
 def test_recording_observations_recomputes_the_country_on_commit(
-    django_capture_on_commit_callbacks,
+    two_countries, django_capture_on_commit_callbacks
 ):
-    refresh_scores(today=TODAY)  # publish a full run first
+    refresh_scores()  # publish a full run up to this month, as the recompute task scores
     with django_capture_on_commit_callbacks(execute=True):
         record_observations(
             rows=[
