@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from alerts.rules import Rule, Severity
 from countries.models import Country
-from indicators.models import Observation, ScoringRun
+from indicators.models import MethodologyVersion, Observation, ScoringRun
 
 
 class SeverityChoice(models.TextChoices):
@@ -51,7 +51,18 @@ class AlertSettings(models.Model):
         help_text="Critical alerts unacknowledged this long are re-sent and "
         "escalated to administrators, once per period.",
     )
-    max_delivery_attempts = models.PositiveSmallIntegerField(default=5)
+    # 30 s doubling to a 1 h cap: attempt 31 comes about 24 h after the first, so an
+    # outage of up to a day delays alerts but fails none of them.
+    max_delivery_attempts = models.PositiveSmallIntegerField(
+        default=31,
+        help_text="Delivery attempts before a notification is marked failed (back-off 30 s "
+        "doubling to 1 h; 31 attempts span about 24 h).",
+    )
+    red_flag_window_days = models.PositiveIntegerField(
+        default=90,
+        help_text="Observations dated longer ago than this count in scores but raise no "
+        "red flag (imports of history).",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "alert settings"
@@ -327,6 +338,9 @@ class Digest(models.Model):
     alert_count = models.PositiveIntegerField(default=0)
     message_id = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending it until then (a lease)."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -352,6 +366,41 @@ class RunEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.run_id} evaluated: {self.escalations} escalation(s)"
+
+
+class ScoreBaseline(models.Model):
+    """A country's latest-period scores as the alert rules last evaluated them.
+
+    The next run of that country is compared with this row ("the previous published
+    run"), then replaces it. Scores themselves are upserted in place, so the previous
+    run's numbers would otherwise be gone by the time the new run is evaluated.
+    """
+
+    country = models.OneToOneField(Country, on_delete=models.CASCADE, related_name="alert_baseline")
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="+")
+    run_started_at = models.DateTimeField(help_text="An older run never replaces a newer one.")
+    methodology = models.ForeignKey(
+        MethodologyVersion,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="A run under another methodology version has no baseline here.",
+    )
+    period = models.DateField()
+    overall = models.FloatField(null=True, blank=True)
+    genocide = models.FloatField(null=True, blank=True)
+    crimes_against_humanity = models.FloatField(null=True, blank=True)
+    war_crimes = models.FloatField(null=True, blank=True)
+    coverage = models.FloatField()
+    coverage_genocide = models.FloatField(null=True, blank=True)
+    coverage_crimes_against_humanity = models.FloatField(null=True, blank=True)
+    coverage_war_crimes = models.FloatField(null=True, blank=True)
+    change_3m = models.FloatField(null=True, blank=True)
+    change_3m_z = models.FloatField(null=True, blank=True)
+    contributions = models.JSONField(default=dict, blank=True)
+    evaluated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.country_id} baseline from run {self.run_id} ({self.period})"
 
 
 class RedFlagCheck(models.Model):

@@ -12,9 +12,12 @@ tiny frames. DESIGN.md's "Alerts" section is the specification:
   RF10 (intent to destroy a group), RF12 (plan or policy to attack civilians) or on
   incitement (8.7). Raised at once when recorded, not at the next scoring run.
 
-"Previous" is the country's score one month earlier *in the same scoring run*, so a
-change of weights (a new methodology version) never raises alerts by itself, and
-evaluating a run twice finds the same escalations.
+Level crossings and surges compare a run with the *baseline*: the scores the previous
+evaluated run had for the same country at its latest period. So evidence that changes
+a published score (a backdated observation too) is seen, while a run that changes
+nothing raises nothing, even after its alerts were resolved or dismissed. A baseline
+under another methodology version is no baseline: new weights never raise alerts by
+themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -69,6 +72,9 @@ class AlertThresholds:
     surge_points: float = 10.0
     surge_z: float = 2.0
     red_flag_severity: float = 2 / 3
+    # Observations older than this (by observed_on) count in scores but raise no red
+    # flag: an import of history is not news.
+    red_flag_window_days: int = 90
     red_flag_factors: frozenset[str] = frozenset({"RF10", "RF12"})
     red_flag_indicators: frozenset[str] = frozenset({"8.7"})
 
@@ -113,19 +119,32 @@ def level_of(score: float | None, coverage: float | None, thresholds: AlertThres
 
 
 def find_escalations(
-    previous: pd.DataFrame, current: pd.DataFrame, thresholds: AlertThresholds
+    baseline: pd.DataFrame, current: pd.DataFrame, thresholds: AlertThresholds
 ) -> list[Escalation]:
-    """Level crossings and surges between two scorings of the same countries.
+    """Level crossings and surges of a new run against the previous evaluated one.
 
-    Both frames: one row per country with columns country, period, overall, genocide,
-    crimes_against_humanity, war_crimes, coverage, change_3m, change_3m_z and
-    contributions ({factor: points}). ``previous`` may lack countries (first score):
-    then only surges can fire. Returns escalations ordered by country, rule, crime.
+    ``current``: one row per country at the run's latest period, with columns country,
+    period, methodology, overall, genocide, crimes_against_humanity, war_crimes,
+    coverage (and optionally coverage_<crime type> per crime type), change_3m,
+    change_3m_z, contributions ({factor: points}) and
+    contributions_3m_before (the contributions three months earlier, the window of
+    change_3m). ``baseline``: the same columns (contributions_3m_before not needed) as
+    the previous evaluated run had them; it may lack countries.
+
+    - No baseline (first score): only a surge can fire; there is no level to rise from.
+    - Baseline under another methodology: nothing fires (it is a new baseline only).
+    - Level crossing: a level above the baseline's level.
+    - Surge: present in the current run and new against the baseline (absent there),
+      or present in both with a higher overall score than the baseline's.
+
+    Returns escalations ordered by country, rule, crime.
     """
-    before = {row["country"]: row for row in previous.to_dict("records")}
+    before = {row["country"]: row for row in baseline.to_dict("records")}
     escalations: list[Escalation] = []
     for now in current.to_dict("records"):
         then = before.get(now["country"])
+        if then is not None and then.get("methodology") != now.get("methodology"):
+            continue
         escalations.extend(_level_crossings(then, now, thresholds))
         surge = _surge(then, now, thresholds)
         if surge is not None:
@@ -133,15 +152,21 @@ def find_escalations(
     return sorted(escalations, key=lambda e: (e.country, e.rule.value, e.crime_type))
 
 
-def find_red_flags(observations: pd.DataFrame, thresholds: AlertThresholds) -> list[Escalation]:
+def find_red_flags(
+    observations: pd.DataFrame, thresholds: AlertThresholds, *, today: date
+) -> list[Escalation]:
     """Red flags among newly recorded observations.
 
     ``observations``: columns id, country, indicator, factor, observed_on, value, source.
     Severity is critical for a value at the top of the scale or any sign of intent to
-    destroy a group (RF10), warning otherwise.
+    destroy a group (RF10), warning otherwise. Observations dated before ``today``
+    minus ``red_flag_window_days`` raise nothing (the window's first day still does).
     """
+    oldest = red_flag_window_start(today, thresholds)
     flags = []
     for row in observations.to_dict("records"):
+        if _as_date(row["observed_on"]) < oldest:
+            continue
         red_flag_indicator = (
             row["factor"] in thresholds.red_flag_factors
             or row["indicator"] in thresholds.red_flag_indicators
@@ -167,6 +192,11 @@ def find_red_flags(observations: pd.DataFrame, thresholds: AlertThresholds) -> l
             )
         )
     return sorted(flags, key=lambda e: (e.country, e.crime_type, e.observation_id or 0))
+
+
+def red_flag_window_start(today: date, thresholds: AlertThresholds) -> date:
+    """The oldest observation date that can still raise a red flag."""
+    return today - timedelta(days=thresholds.red_flag_window_days)
 
 
 def is_further_rise(
@@ -215,8 +245,8 @@ def _level_crossings(
         return []
     found = []
     for crime in (OVERALL, *CRIME_TYPES):
-        old = level_of(_number(then.get(crime)), _number(then.get("coverage")), thresholds)
-        new = level_of(_number(now.get(crime)), _number(now.get("coverage")), thresholds)
+        old = level_of(_number(then.get(crime)), _coverage(then, crime), thresholds)
+        new = level_of(_number(now.get(crime)), _coverage(now, crime), thresholds)
         if INSUFFICIENT in (old, new) or LEVEL_ORDER.index(new) <= LEVEL_ORDER.index(old):
             continue
         label = "overall" if crime == OVERALL else crime.replace("_", " ")
@@ -244,22 +274,38 @@ def _level_crossings(
     return found
 
 
-def _surge(
-    then: Mapping[str, Any] | None, now: Mapping[str, Any], thresholds: AlertThresholds
-) -> Escalation | None:
-    change = _number(now.get("change_3m"))
-    z = _number(now.get("change_3m_z"))
-    by_points = change is not None and change >= thresholds.surge_points - 1e-9
-    by_z = z is not None and change is not None and change > 0 and z >= thresholds.surge_z
-    if change is None or not (by_points or by_z):
+def _surge_reasons(
+    row: Mapping[str, Any], thresholds: AlertThresholds
+) -> tuple[float, float | None, list[str]] | None:
+    """(change, z, reasons) when ``row`` shows a surge, else None."""
+    change = _number(row.get("change_3m"))
+    z = _number(row.get("change_3m_z"))
+    if change is None:
         return None
-    critical = change >= 2 * thresholds.surge_points - 1e-9
+    by_points = change >= thresholds.surge_points - 1e-9
+    by_z = z is not None and change > 0 and z >= thresholds.surge_z
     reasons = []
     if by_points:
         reasons.append(f"+{change:.1f} points in 3 months")
     if by_z:
         reasons.append(f"{z:.1f} standard deviations above its own history")
+    return (change, z, reasons) if reasons else None
+
+
+def _surge(
+    then: Mapping[str, Any] | None, now: Mapping[str, Any], thresholds: AlertThresholds
+) -> Escalation | None:
+    found = _surge_reasons(now, thresholds)
+    if found is None:
+        return None
+    change, z, reasons = found
     overall = _number(now.get(OVERALL))
+    if then is not None and _surge_reasons(then, thresholds) is not None:
+        before = _number(then.get(OVERALL))
+        # Already surging at the baseline: only a further rise is news.
+        if overall is None or (before is not None and overall <= before + 1e-9):
+            return None
+    critical = change >= 2 * thresholds.surge_points - 1e-9
     return Escalation(
         country=now["country"],
         rule=Rule.SURGE,
@@ -270,15 +316,19 @@ def _surge(
         score=overall,
         previous_score=None if overall is None else overall - change,
         level=level_of(overall, _number(now.get("coverage")), thresholds),
-        previous_level=(
-            None
-            if then is None
-            else level_of(_number(then.get(OVERALL)), _number(then.get("coverage")), thresholds)
-        ),
+        previous_level=None,
         change_3m=change,
         change_3m_z=z,
-        drivers=top_drivers(then.get("contributions") if then else None, now.get("contributions")),
+        # The same window as the change: what moved the score over these 3 months.
+        drivers=top_drivers(now.get("contributions_3m_before"), now.get("contributions")),
     )
+
+
+def _coverage(row: Mapping[str, Any], crime: str) -> float | None:
+    """A crime-specific score's own coverage; the overall coverage for the overall score
+    and for scores stored before per-crime coverage existed."""
+    own = _number(row.get(f"coverage_{crime}")) if crime != OVERALL else None
+    return own if own is not None else _number(row.get("coverage"))
 
 
 def _number(value: Any) -> float | None:

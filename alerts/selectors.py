@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
-from alerts.models import Alert, AlertSettings, Notification, Subscription
-from alerts.rules import AlertThresholds, Severity
+from alerts.models import Alert, AlertSettings, Notification, ScoreBaseline, Subscription
+from alerts.rules import AlertThresholds, Severity, red_flag_window_start
 from countries.models import Country
 from indicators import selectors as indicator_selectors
-from indicators.models import Observation, RiskScore, ScoringRun
+from indicators.models import Observation, RiskLevel, RiskScore, ScoringRun
 from indicators.roles import Role
 
 SCORE_COLUMNS = [
@@ -26,6 +26,9 @@ SCORE_COLUMNS = [
     "crimes_against_humanity",
     "war_crimes",
     "coverage",
+    "coverage_genocide",
+    "coverage_crimes_against_humanity",
+    "coverage_war_crimes",
     "change_3m",
     "change_12m",
     "change_3m_z",
@@ -48,36 +51,63 @@ def alert_thresholds() -> AlertThresholds:
         surge_points=current.surge_points,
         surge_z=current.surge_z,
         red_flag_severity=current.red_flag_severity,
+        red_flag_window_days=current.red_flag_window_days,
     )
 
 
-def run_score_frames(run: ScoringRun) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(previous, current): each country's scores one month before the run's last period,
-    and at its last period, as written by ``run``. One query."""
+def run_latest_scores(run: ScoringRun) -> pd.DataFrame:
+    """Each country's scores at the run's last period, as written by ``run`` (a country
+    whose row a later run has overwritten since is left to that run), with the
+    contributions three months earlier (``contributions_3m_before``), the window of
+    ``change_3m``. Columns: SCORE_COLUMNS, methodology, contributions_3m_before. Two
+    queries."""
+    columns = [*SCORE_COLUMNS, "methodology", "contributions_3m_before"]
     if run.period_end is None:
-        empty = pd.DataFrame(columns=SCORE_COLUMNS)
-        return empty, empty
-    last = pd.Timestamp(run.period_end)
-    previous_period = (last - pd.offsets.MonthEnd(1)).date()
-    rows = RiskScore.objects.filter(
-        run=run, period__in=[previous_period, run.period_end]
-    ).values_list(
-        "country__iso3",
-        "period",
+        return pd.DataFrame(columns=columns)
+    rows = list(
+        RiskScore.objects.filter(run=run, period=run.period_end).values_list(
+            "country__iso3", *SCORE_COLUMNS[1:], "methodology_id"
+        )
+    )
+    window_start = (pd.Timestamp(run.period_end) - pd.offsets.MonthEnd(3)).date()
+    earlier = dict(
+        RiskScore.objects.filter(
+            methodology_id=run.methodology_id,
+            period=window_start,
+            country__iso3__in=[row[0] for row in rows],
+        ).values_list("country__iso3", "contributions")
+    )
+    frame = pd.DataFrame.from_records(rows, columns=[*SCORE_COLUMNS, "methodology"])
+    frame["contributions_3m_before"] = [earlier.get(iso3) for iso3 in frame["country"]]
+    return frame
+
+
+def score_baselines(countries: Iterable[str], *, for_update: bool = False) -> pd.DataFrame:
+    """The scores the alert rules last evaluated for these ISO3 codes: the columns of
+    SCORE_COLUMNS but change_12m, with methodology and run_started_at. One query;
+    ``for_update`` locks the rows (inside a transaction) so that two evaluations of the
+    same country take turns."""
+    fields = [
         "overall",
         "genocide",
         "crimes_against_humanity",
         "war_crimes",
         "coverage",
+        "coverage_genocide",
+        "coverage_crimes_against_humanity",
+        "coverage_war_crimes",
         "change_3m",
-        "change_12m",
         "change_3m_z",
         "contributions",
+    ]
+    baselines = ScoreBaseline.objects.filter(country__iso3__in=list(countries))
+    if for_update:
+        baselines = baselines.select_for_update(of=("self",))
+    rows = baselines.order_by("country_id").values_list(
+        "country__iso3", "period", *fields, "methodology_id", "run_started_at"
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=SCORE_COLUMNS)
-    return (
-        frame[frame["period"] == previous_period].reset_index(drop=True),
-        frame[frame["period"] == run.period_end].reset_index(drop=True),
+    return pd.DataFrame.from_records(
+        list(rows), columns=["country", "period", *fields, "methodology", "run_started_at"]
     )
 
 
@@ -108,11 +138,15 @@ def observations_for_red_flags(observation_ids: Iterable[int]) -> pd.DataFrame:
     )
 
 
-def unchecked_red_flag_candidates(*, since: datetime, thresholds: AlertThresholds) -> list[int]:
+def unchecked_red_flag_candidates(
+    *, since: datetime, thresholds: AlertThresholds, today: date
+) -> list[int]:
     """Observations changed since ``since`` that could be red flags and were not checked."""
     return list(
         Observation.objects.filter(
-            updated_at__gte=since, value__gte=thresholds.red_flag_severity - 1e-9
+            updated_at__gte=since,
+            value__gte=thresholds.red_flag_severity - 1e-9,
+            observed_on__gte=red_flag_window_start(today, thresholds),
         )
         .filter(
             Q(indicator__factor__code__in=thresholds.red_flag_factors)
@@ -157,6 +191,28 @@ def administrators() -> QuerySet[Any]:
         .objects.filter(is_active=True)
         .filter(Q(is_superuser=True) | Q(groups__name=Role.ADMINISTRATOR.value))
         .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def weekly_summary_recipients() -> QuerySet[Any]:
+    """Who gets the weekly summary: every active focal point with an e-mail address, and
+    anyone else with an active subscription that asks for it; minus focal points whose
+    subscriptions all opted out of it."""
+    subscribed = Subscription.objects.filter(active=True)
+    opted_out = subscribed.values("user").exclude(
+        user__in=subscribed.filter(weekly_summary=True).values("user")
+    )
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(groups__name=Role.FOCAL_POINT.value)
+            | Q(alert_subscriptions__in=subscribed.filter(weekly_summary=True))
+        )
+        .exclude(email="")
+        .exclude(pk__in=opted_out)
         .distinct()
         .order_by("pk")
     )
@@ -213,6 +269,25 @@ def alerts_between(start: datetime, end: datetime) -> QuerySet[Alert]:
         .select_related("country")
         .order_by("-opened_at")
     )
+
+
+def latest_published_score(country: Country) -> dict[str, Any] | None:
+    """The country's newest published overall score: period, overall, level, level_label
+    and change_3m; None before it has one. One query after the methodology lookup."""
+    from indicators.services import published_methodology
+
+    methodology = published_methodology()
+    if methodology is None:
+        return None
+    score = (
+        RiskScore.objects.filter(methodology=methodology, country=country)
+        .order_by("-period")
+        .values("period", "overall", "level", "change_3m")
+        .first()
+    )
+    if score is None or score["overall"] is None:
+        return None
+    return {**score, "level_label": RiskLevel(score["level"]).label.lower()}
 
 
 def biggest_movers(countries: Iterable[Country] | None, *, limit: int = 5) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from alerts.models import (
     Notification,
     RedFlagCheck,
     RunEvaluation,
+    ScoreBaseline,
     Subscription,
 )
 from alerts.transports import ACK_SALT, TRANSPORTS, TransportError, absolute_url, send_mail_message
@@ -48,7 +49,13 @@ RED_FLAG_SAFETY_WINDOW = timedelta(days=7)
 
 
 def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Alert]:
-    """Raise or escalate alerts for one finished scoring run, once per run."""
+    """Raise or escalate alerts for one finished scoring run, once per run.
+
+    Each country's scores at the run's latest period are compared with its baseline
+    (what the previous evaluated run had), which they then replace. A country whose
+    baseline comes from a newer run is left alone: evaluating runs out of order never
+    moves a baseline back.
+    """
     now = now or timezone.now()
     run = ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.SUCCEEDED).first()
     if run is None:
@@ -59,12 +66,69 @@ def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Al
                 evaluation = RunEvaluation.objects.create(run=run, evaluated_at=now)
         except IntegrityError:
             return []  # evaluated already, by this or another worker
-        previous, current = selectors.run_score_frames(run)
-        escalations = rules.find_escalations(previous, current, selectors.alert_thresholds())
+        current = selectors.run_latest_scores(run)
+        baseline = selectors.score_baselines(current["country"], for_update=True)
+        newer = set(baseline.loc[baseline["run_started_at"] > run.started_at, "country"])
+        current = current[~current["country"].isin(newer)]
+        baseline = baseline[~baseline["country"].isin(newer)]
+        escalations = rules.find_escalations(baseline, current, selectors.alert_thresholds())
         alerts = [alert for e in escalations if (alert := apply_escalation(e, run=run, now=now))]
+        _save_baselines(run, current, now)
         evaluation.escalations = len(alerts)
         evaluation.save(update_fields=["escalations"])
     return alerts
+
+
+def _save_baselines(run: ScoringRun, current: Any, now: datetime) -> None:
+    ids = dict(Country.objects.filter(iso3__in=list(current["country"])).values_list("iso3", "id"))
+    ScoreBaseline.objects.bulk_create(
+        [
+            ScoreBaseline(
+                country_id=ids[row["country"]],
+                run=run,
+                run_started_at=run.started_at,
+                methodology_id=run.methodology_id,
+                period=row["period"],
+                overall=_float(row["overall"]),
+                genocide=_float(row["genocide"]),
+                crimes_against_humanity=_float(row["crimes_against_humanity"]),
+                war_crimes=_float(row["war_crimes"]),
+                coverage=float(row["coverage"]),
+                coverage_genocide=_float(row["coverage_genocide"]),
+                coverage_crimes_against_humanity=_float(row["coverage_crimes_against_humanity"]),
+                coverage_war_crimes=_float(row["coverage_war_crimes"]),
+                change_3m=_float(row["change_3m"]),
+                change_3m_z=_float(row["change_3m_z"]),
+                contributions=row["contributions"] or {},
+                evaluated_at=now,
+            )
+            for row in current.to_dict("records")
+        ],
+        update_conflicts=True,
+        unique_fields=["country"],
+        update_fields=[
+            "run",
+            "run_started_at",
+            "methodology",
+            "period",
+            "overall",
+            "genocide",
+            "crimes_against_humanity",
+            "war_crimes",
+            "coverage",
+            "coverage_genocide",
+            "coverage_crimes_against_humanity",
+            "coverage_war_crimes",
+            "change_3m",
+            "change_3m_z",
+            "contributions",
+            "evaluated_at",
+        ],
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)  # NaN != NaN
 
 
 def evaluate_red_flags(
@@ -76,7 +140,7 @@ def evaluate_red_flags(
     if frame.empty:
         return []
     thresholds = selectors.alert_thresholds()
-    flags = {e.observation_id: e for e in rules.find_red_flags(frame, thresholds)}
+    flags = {e.observation_id: e for e in rules.find_red_flags(frame, thresholds, today=now.date())}
     alerts: list[Alert] = []
     for row in frame.itertuples():
         if row.id not in flags:
@@ -109,7 +173,9 @@ def evaluate_missed(*, now: datetime | None = None) -> int:
     ).order_by("started_at")
     count = sum(len(evaluate_scoring_run(run_id=run.pk, now=now)) for run in runs)
     candidates = selectors.unchecked_red_flag_candidates(
-        since=now - RED_FLAG_SAFETY_WINDOW, thresholds=selectors.alert_thresholds()
+        since=now - RED_FLAG_SAFETY_WINDOW,
+        thresholds=selectors.alert_thresholds(),
+        today=now.date(),
     )
     if candidates:
         count += len(evaluate_red_flags(observation_ids=candidates, now=now))
@@ -173,10 +239,12 @@ def apply_escalation(
             value=active.value,
             indicator=active.indicator,
         ):
+            # The rule fired (something changed since the previous run or observation)
+            # but the active alert already says as much: keep the evidence only.
             _record(
                 active,
                 AlertEvent.Kind.NOTE,
-                f"Still present: {escalation.summary}",
+                f"Raised again, no further rise: {escalation.summary}",
                 now,
                 run=run,
                 observation=observation,
@@ -353,9 +421,12 @@ class DispatchResult:
 def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> DispatchResult:
     """Send pending notifications that are due; each row is claimed before it is sent.
 
-    Transient failures are retried with exponential back-off (30 s, 1 min, 2 min, ...
-    up to 1 h); after the last attempt, or on a permanent failure, the row is marked
-    failed and the failure is recorded on the alert. Running this twice sends once.
+    Failures are retried with exponential back-off (30 s, 1 min, 2 min, ... capped at
+    1 h; with the default 31 attempts the last comes about 24 h after the first). Any
+    exception counts as a failed attempt, not only ``TransportError``: it is logged and
+    stored, and the other rows are still sent. After the last attempt, or on a
+    permanent failure, the row is marked failed and the failure is recorded on the
+    alert. Running this twice sends once.
     """
     now = now or timezone.now()
     max_attempts = selectors.alert_settings().max_delivery_attempts
@@ -372,22 +443,34 @@ def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> Dispat
         notification = Notification.objects.select_related("alert__country", "recipient").get(pk=pk)
         try:
             TRANSPORTS[notification.channel]().send(notification)
-        except TransportError as exc:
-            if exc.permanent or notification.attempts >= max_attempts:
+        except Exception as exc:
+            # Whatever the cause (a template error, a bad address, an HTTP library error),
+            # one row must not stall the outbox or retry forever without a trace.
+            permanent = isinstance(exc, TransportError) and exc.permanent
+            error = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, TransportError):
+                logger.exception("Notification %s could not be sent", pk)
+            if permanent or notification.attempts >= max_attempts:
                 failed += 1
-                _mark_failed(notification, str(exc), now)
+                _mark_failed(notification, error, now)
             else:
                 retrying += 1
-                delay = min(RETRY_BASE * 2 ** (notification.attempts - 1), RETRY_CAP)
                 Notification.objects.filter(pk=pk).update(
-                    last_error=str(exc), next_attempt_at=now + delay, claimed_until=None
+                    last_error=error,
+                    next_attempt_at=now + retry_delay(notification.attempts),
+                    claimed_until=None,
                 )
         else:
             sent += 1
             Notification.objects.filter(pk=pk).update(
-                sent_at=timezone.now(), claimed_until=None, last_error=""
+                sent_at=now, claimed_until=None, last_error=""
             )
     return DispatchResult(sent=sent, retrying=retrying, failed=failed)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: 30 s doubling, capped at 1 h."""
+    return min(RETRY_BASE * 2 ** min(attempts - 1, 20), RETRY_CAP)
 
 
 def _due_notifications(now: datetime) -> Any:
@@ -582,7 +665,8 @@ def add_note(*, alert: Alert, user: Any, text: str, now: datetime | None = None)
 
 
 def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
-    """Acknowledge through a signed e-mail link: it expires, and works only once."""
+    """Acknowledge through a signed e-mail link: it expires, works only once, and only for
+    the escalation it was sent for (a later escalation needs its own e-mail's link)."""
     try:
         payload = signing.loads(
             token, salt=ACK_SALT, max_age=timedelta(days=settings.ALERT_ACK_LINK_MAX_AGE_DAYS)
@@ -593,15 +677,24 @@ def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
         raise ValidationError("This acknowledgement link is not valid.") from exc
     now = now or timezone.now()
     with transaction.atomic():
-        used = Notification.objects.filter(pk=payload["n"], ack_used_at__isnull=True).update(
+        notification = (
+            Notification.objects.select_related("alert", "recipient")
+            .filter(pk=payload["n"])
+            .first()
+        )
+        if notification is None:
+            raise ValidationError("This acknowledgement link is not valid.")
+        alert = notification.alert
+        if alert.escalation_count != payload.get("e", 0):
+            raise ValidationError(
+                "This alert has escalated since this e-mail was sent: acknowledge it from "
+                "the newer e-mail or the alert page, after reading what changed."
+            )
+        used = Notification.objects.filter(pk=notification.pk, ack_used_at__isnull=True).update(
             ack_used_at=now
         )
         if not used:
             raise ValidationError("This acknowledgement link has already been used.")
-        notification = Notification.objects.select_related("alert", "recipient").get(
-            pk=payload["n"]
-        )
-        alert = notification.alert
         if alert.status != Alert.Status.OPEN:
             raise ValidationError(f"This alert is already {alert.get_status_display().lower()}.")
         return acknowledge(alert=alert, user=notification.recipient, now=now, via_link=True)
@@ -629,44 +722,73 @@ def save_subscription(*, subscription: Subscription, countries: Iterable[Country
 
 # --- Digests ---------------------------------------------------------------------------
 
+# A digest claimed by a worker and not finished within this lease can be claimed again.
+DIGEST_LEASE = timedelta(minutes=10)
+# Digests that could not be sent are retried on later runs for this long.
+DIGEST_RETRY_WINDOW = timedelta(days=7)
+
 
 def send_daily_digests(*, now: datetime | None = None) -> int:
-    """Yesterday's alerts (UTC day) for digest subscribers, one e-mail each, at most once."""
+    """Yesterday's alerts (UTC day) for digest subscribers, one e-mail each, at most once.
+
+    A digest row is created per subscriber with alerts that day, then every unsent
+    digest of the last week is claimed and sent, so a day's digest that failed goes
+    out on a later run. Returns the number sent.
+    """
     now = now or timezone.now()
-    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _midnight(now)
     start = end - timedelta(days=1)
     alerts = list(selectors.alerts_between(start, end))
-    subscriptions = (
-        Subscription.objects.filter(
-            active=True, user__is_active=True, delivery=Subscription.Delivery.DIGEST
-        )
-        .select_related("user")
-        .order_by("user_id")
-    )
-    sent = 0
-    for user, matched in _alerts_per_user(subscriptions, alerts).items():
+    for user, matched in _alerts_per_user(_digest_subscriptions(), alerts).items():
         if matched:
-            sent += _send_digest(
-                user,
-                Digest.Kind.DAILY,
-                start,
-                end,
-                now,
-                {"alerts": matched, "start": start, "end": end},
-            )
-    return sent
+            _create_digest(user, Digest.Kind.DAILY, start, end, now)
+    return sum(
+        _send_digest(digest, now, _daily_context)
+        for digest in _unsent_digests(Digest.Kind.DAILY, now)
+    )
 
 
 def send_weekly_summaries(*, now: datetime | None = None) -> int:
-    """Last week's new, open and resolved alerts and the biggest movers, per focal point."""
+    """Last week's (Monday to Monday, UTC) new, open and resolved alerts and the biggest
+    movers, for every focal point and every weekly-summary subscriber.
+
+    A focal point without subscriptions gets every country (the e-mail says so); one
+    whose subscriptions all opted out of the summary gets none. Rows are created on the
+    Monday only; unsent ones are retried for a week. Returns the number sent.
+    """
     now = now or timezone.now()
-    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _midnight(now) - timedelta(days=now.weekday())
     start = end - timedelta(days=7)
-    subscriptions = (
-        Subscription.objects.filter(active=True, weekly_summary=True, user__is_active=True)
-        .select_related("user")
-        .order_by("user_id")
+    if now - end < timedelta(days=1):
+        for user in selectors.weekly_summary_recipients():
+            _create_digest(user, Digest.Kind.WEEKLY, start, end, now)
+    return sum(
+        _send_digest(digest, now, _weekly_context)
+        for digest in _unsent_digests(Digest.Kind.WEEKLY, now)
     )
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _digest_subscriptions(user: Any = None) -> Any:
+    subscriptions = Subscription.objects.filter(
+        active=True, user__is_active=True, delivery=Subscription.Delivery.DIGEST
+    )
+    if user is not None:
+        subscriptions = subscriptions.filter(user=user)
+    return subscriptions.select_related("user").order_by("user_id")
+
+
+def _daily_context(digest: Digest) -> dict[str, Any]:
+    alerts = list(selectors.alerts_between(digest.period_start, digest.period_end))
+    matched = _alerts_per_user(_digest_subscriptions(digest.user), alerts).get(digest.user, [])
+    return {"alerts": matched, "start": digest.period_start, "end": digest.period_end}
+
+
+def _weekly_context(digest: Digest) -> dict[str, Any]:
+    start, end, user = digest.period_start, digest.period_end, digest.user
     week = list(
         Alert.objects.filter(
             Q(opened_at__gte=start, opened_at__lt=end)
@@ -674,25 +796,26 @@ def send_weekly_summaries(*, now: datetime | None = None) -> int:
             | Q(resolved_at__gte=start, resolved_at__lt=end)
         ).select_related("country")
     )
-    sent = 0
-    for user, matched in _alerts_per_user(subscriptions, week, any_severity=True).items():
-        covered = _covered_countries(subscriptions.filter(user=user))
-        sent += _send_digest(
-            user,
-            Digest.Kind.WEEKLY,
-            start,
-            end,
-            now,
-            {
-                "start": start,
-                "end": end,
-                "new": [a for a in matched if start <= a.opened_at < end],
-                "open": [a for a in matched if a.status in Alert.ACTIVE],
-                "resolved": [a for a in matched if a.resolved_at and start <= a.resolved_at < end],
-                "movers": selectors.biggest_movers(covered),
-            },
-        )
-    return sent
+    subscriptions = Subscription.objects.filter(
+        user=user, active=True, weekly_summary=True
+    ).order_by("pk")
+    everything = not subscriptions.exists()
+    matched = (
+        week
+        if everything
+        else _alerts_per_user(subscriptions, week, any_severity=True).get(user, [])
+    )
+    return {
+        "start": start,
+        "end": end,
+        "everything": everything,
+        "new": [a for a in matched if start <= a.opened_at < end],
+        "open": [a for a in matched if a.status in Alert.ACTIVE],
+        "resolved": [a for a in matched if a.resolved_at and start <= a.resolved_at < end],
+        "movers": selectors.biggest_movers(
+            None if everything else _covered_countries(subscriptions)
+        ),
+    }
 
 
 def _alerts_per_user(
@@ -731,36 +854,57 @@ def _covered_countries(subscriptions: Any) -> list[Country] | None:
     )
 
 
-def _send_digest(
-    user: Any, kind: str, start: datetime, end: datetime, now: datetime, context: dict[str, Any]
-) -> int:
+def _create_digest(user: Any, kind: str, start: datetime, end: datetime, now: datetime) -> None:
     if not user.email:
-        return 0
+        return
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
-    digest, _ = Digest.objects.get_or_create(
+    Digest.objects.get_or_create(
         user=user,
         kind=kind,
         period_start=start,
         defaults={
             "period_end": end,
             "created_at": now,
-            "alert_count": len(context.get("alerts", context.get("new", []))),
             "message_id": f"<digest-{kind}-{user.pk}-{start:%Y%m%d}.{uuid.uuid4().hex[:12]}"
             f"@{domain}>",
         },
     )
-    claimed = Digest.objects.filter(pk=digest.pk, sent_at__isnull=True).update(
-        attempts=F("attempts") + 1, sent_at=now
+
+
+def _unsent_digests(kind: str, now: datetime) -> list[Digest]:
+    return list(
+        Digest.objects.filter(
+            kind=kind,
+            sent_at__isnull=True,
+            period_end__lte=now,
+            period_end__gt=now - DIGEST_RETRY_WINDOW,
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("period_start", "pk")
+    )
+
+
+def _send_digest(digest: Digest, now: datetime, build: Any) -> int:
+    """Claim one digest (a conditional UPDATE on its lease: two workers never both send
+    it), send it, and only then mark it sent. A failure releases the claim with the
+    error, for a later run."""
+    claimed = (
+        Digest.objects.filter(pk=digest.pk, sent_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + DIGEST_LEASE, attempts=F("attempts") + 1)
     )
     if not claimed:
-        return 0  # sent already
-    context = {
-        **context,
-        "user": user,
-        "inbox_url": absolute_url("/alerts/"),
-        "site_url": settings.SITE_URL,
-    }
+        return 0  # sent already, or another worker is sending it
+    user, kind = digest.user, digest.kind
     try:
+        context = {
+            **build(digest),
+            "user": user,
+            "inbox_url": absolute_url("/alerts/"),
+            "site_url": settings.SITE_URL,
+        }
+        count = len(context.get("alerts", context.get("new", [])))
         send_mail_message(
             to=user.email,
             subject=" ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split()),
@@ -768,8 +912,12 @@ def _send_digest(
             html=render_to_string(f"alerts/email/{kind}.html", context),
             message_id=digest.message_id,
         )
-    except TransportError as exc:
-        Digest.objects.filter(pk=digest.pk).update(sent_at=None, last_error=str(exc))
-        logger.warning("Digest %s for %s failed: %s", kind, user, exc)
+    except Exception as exc:
+        error = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
+        Digest.objects.filter(pk=digest.pk).update(claimed_until=None, last_error=error)
+        logger.warning("Digest %s for %s failed: %s", kind, user, error)
         return 0
+    Digest.objects.filter(pk=digest.pk).update(
+        sent_at=now, claimed_until=None, last_error="", alert_count=count
+    )
     return 1

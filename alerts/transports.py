@@ -16,7 +16,8 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from alerts.models import Alert, Notification
+from alerts import selectors
+from alerts.models import Alert, Notification, RuleChoice
 
 ACK_SALT = "alerts.acknowledge"
 SIGNATURE_HEADER = "X-EarlyWarning-Signature"
@@ -31,8 +32,11 @@ class TransportError(Exception):
 
 
 def acknowledgement_token(notification: Notification) -> str:
-    """A signed, timestamped token naming one notification; it expires and works once."""
-    return signing.dumps({"n": notification.pk}, salt=ACK_SALT)
+    """A signed, timestamped token naming one notification and the alert's escalation
+    count when it was sent; it expires, works once, and not after a further escalation."""
+    return signing.dumps(
+        {"n": notification.pk, "e": notification.alert.escalation_count}, salt=ACK_SALT
+    )
 
 
 def absolute_url(path: str) -> str:
@@ -54,6 +58,13 @@ def alert_context(notification: Notification) -> dict[str, Any]:
         ),
         "ack_valid_days": settings.ALERT_ACK_LINK_MAX_AGE_DAYS,
         "subscriptions_url": absolute_url(reverse("alerts:subscriptions")),
+        # A red flag comes from one observation, not a score: show where the country
+        # stands on its published score.
+        "country_score": (
+            selectors.latest_published_score(alert.country)
+            if alert.rule == RuleChoice.RED_FLAG
+            else None
+        ),
     }
 
 

@@ -52,10 +52,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=5),
         "options": {"expires": 50 * 60},
     },
-    # Monday's weekly summary for every focal point; hourly on Mondays for retries.
+    # Monday's weekly summary for every focal point (created on Mondays); hourly every
+    # day so that one that failed is retried during the week (each goes out once).
     "send-weekly-summaries": {
         "task": "alerts.tasks.send_weekly_summaries",
-        "schedule": crontab(minute=10, day_of_week=1),
+        "schedule": crontab(minute=10),
         "options": {"expires": 50 * 60},
     },
 }

@@ -50,7 +50,7 @@ def test_a_red_flag_reaches_the_focal_point_by_email_and_is_acknowledged_once(
             {
                 "country": "MMR",
                 "indicator": "10.1",
-                "observed_on": "2024-06-01",
+                "observed_on": datetime.now(tz=UTC).date().isoformat(),
                 "value": 1.0,
                 "source": "UN fact-finding mission",
                 "source_url": "https://www.ohchr.org/",
@@ -94,19 +94,20 @@ def test_a_red_flag_reaches_the_focal_point_by_email_and_is_acknowledged_once(
     assert b"already been used" in replay.content
 
 
-def test_smtp_down_retries_shows_failure_and_sends_once_when_back(
+def test_smtp_down_for_an_hour_retries_shows_the_error_and_sends_once_when_back(
     focal_point, administrator, settings, client
 ):
     sink = SmtpSink()  # not started yet: the port refuses connections
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
     subscribe(focal_point, countries=("MMR", "SDN"))
+    now = datetime.now(tz=UTC)
     record_observations(
         rows=[
             {
                 "country": c,
                 "indicator": "12.1",
-                "observed_on": "2024-06-01",
+                "observed_on": now.date().isoformat(),
                 "value": 1.0,
                 "source": "analyst",
             }
@@ -115,45 +116,38 @@ def test_smtp_down_retries_shows_failure_and_sends_once_when_back(
         recompute=False,
         evaluate_alerts=False,
     )
-    now = datetime.now(tz=UTC)
     services.evaluate_red_flags(
         observation_ids=Observation.objects.values_list("pk", flat=True), now=now
     )
-    myanmar = Notification.objects.get(alert__country__iso3="MMR")
-    sudan = Notification.objects.get(alert__country__iso3="SDN")
+    pending = Notification.objects.filter(sent_at__isnull=True)
 
-    # Down: both retry with back-off and show the error.
-    assert services.dispatch_pending(now=now).retrying == 2
-    myanmar.refresh_from_db()
-    assert myanmar.status == "retrying"
-    assert "Connection refused" in myanmar.last_error or "Errno 111" in myanmar.last_error
-    # Sudan's runs out of attempts while the server stays down.
-    Notification.objects.filter(pk=myanmar.pk).update(next_attempt_at=now + timedelta(days=1))
+    # Down for an hour: the dispatcher (every minute in production) tries whenever a
+    # retry is due; each attempt fails, is counted and keeps its error.
     moment = now
-    for _ in range(4):
-        moment += timedelta(hours=1)
-        services.dispatch_pending(now=moment)
-    sudan.refresh_from_db()
-    assert sudan.status == "failed"
-    assert sudan.alert.events.filter(kind=AlertEvent.Kind.DELIVERY_FAILED).exists()
-    client.force_login(administrator)
-    page = client.get(reverse("alerts:detail", args=[sudan.alert_id])).content.decode()
-    assert "Failed" in page
-    assert "failed after 5 attempt(s)" in page
+    while moment < now + timedelta(hours=1):
+        assert services.dispatch_pending(now=moment).retrying == 2
+        moment = min(pending.values_list("next_attempt_at", flat=True))
+    assert moment - now == timedelta(seconds=3810)  # 30 s doubling: 7 attempts, next at 63.5 min
+    for notification in pending:
+        assert (notification.status, notification.attempts) == ("retrying", 7)
+        assert "Connection refused" in notification.last_error or "111" in notification.last_error
+    assert not Notification.objects.filter(failed_at__isnull=False).exists()
+    assert not AlertEvent.objects.filter(kind=AlertEvent.Kind.DELIVERY_FAILED).exists()
+    client.force_login(focal_point)
+    myanmar = Alert.objects.get(country__iso3="MMR")
+    page = client.get(reverse("alerts:detail", args=[myanmar.pk])).content.decode()
+    assert "Retrying" in page
+    assert pending.get(alert=myanmar).last_error in page
 
-    # Back up: the pending one goes out; the failed one goes out once an admin retries.
+    # Back up: the next due attempt sends each pending notification, once.
     sink.start()
     try:
-        assert services.dispatch_pending(now=now + timedelta(days=1)).sent == 1
-        assert (
-            services.retry_failed_notifications(notification_ids=[sudan.pk], user=administrator)
-            == 1
-        )
-        assert services.dispatch_pending(now=now + timedelta(days=1)).sent == 1
-        assert services.dispatch_pending(now=now + timedelta(days=2)).sent == 0
+        assert services.dispatch_pending(now=moment).sent == 2
+        assert services.dispatch_pending(now=moment + timedelta(days=1)).sent == 0
         wait_for(lambda: len(sink.messages) == 2, timeout=10)
         ids = sorted(m["Message-ID"] for _, m in sink.messages)
-        assert ids == sorted([myanmar.message_id, sudan.message_id])
+        assert ids == sorted(Notification.objects.values_list("message_id", flat=True))
+        assert not Notification.objects.filter(sent_at__isnull=True).exists()
     finally:
         sink.stop()
     assert urlsplit(settings.SITE_URL).scheme in {"http", "https"}

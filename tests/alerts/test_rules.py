@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -25,6 +25,7 @@ T = AlertThresholds()
 def scores(*rows: dict) -> pd.DataFrame:
     base = {
         "period": pd.Timestamp("2024-06-30"),
+        "methodology": 1,
         "genocide": None,
         "crimes_against_humanity": None,
         "war_crimes": None,
@@ -32,6 +33,7 @@ def scores(*rows: dict) -> pd.DataFrame:
         "change_3m": None,
         "change_3m_z": None,
         "contributions": {},
+        "contributions_3m_before": None,
     }
     return pd.DataFrame([{**base, **row} for row in rows])
 
@@ -57,7 +59,9 @@ def crossings(before: float, after: float, **now: object) -> list[Escalation]:
         (10.0, 80.0, Severity.CRITICAL, "very_high"),  # several bands at once: the new one
     ],
 )
-def test_a_level_rise_raises_a_crossing_of_the_new_levels_severity(before, after, severity, level):
+def test_a_level_above_the_baselines_raises_a_crossing_of_the_new_levels_severity(
+    before, after, severity, level
+):
     (found,) = crossings(before, after)
     assert (found.severity, found.level, found.crime_type) == (severity, level, "overall")
     assert (found.score, found.previous_score) == (after, before)
@@ -67,6 +71,29 @@ def test_a_level_rise_raises_a_crossing_of_the_new_levels_severity(before, after
 @pytest.mark.parametrize(("before", "after"), [(25.0, 49.9), (60.0, 40.0), (80.0, 75.0)])
 def test_staying_in_a_band_or_falling_raises_nothing(before, after):
     assert crossings(before, after) == []
+
+
+def test_the_same_period_rising_between_runs_is_a_crossing():
+    # A backdated observation lifts June itself: the previous run had June at 30.
+    found = find_escalations(
+        scores({"country": "SYR", "overall": 30.0}),
+        scores({"country": "SYR", "overall": 80.0}),
+        T,
+    )
+    assert [(e.rule, e.level, e.previous_level) for e in found] == [
+        (Rule.LEVEL_CROSSING, "very_high", "moderate")
+    ]
+
+
+def test_a_run_with_the_same_scores_as_its_baseline_raises_nothing():
+    june = {
+        "country": "SYR",
+        "overall": 80.0,
+        "genocide": 80.0,
+        "change_3m": 50.0,
+        "change_3m_z": 3.0,
+    }
+    assert find_escalations(scores(june), scores(june), T) == []
 
 
 def test_no_crossing_from_or_to_insufficient_coverage():
@@ -91,9 +118,45 @@ def test_crime_specific_levels_cross_separately():
     ]
 
 
-def test_a_country_scored_for_the_first_time_has_no_crossing():
-    found = find_escalations(scores(), scores({"country": "SYR", "overall": 90.0}), T)
+def test_a_crime_specific_level_needs_its_own_coverage():
+    thin = {"coverage": 0.8, "coverage_genocide": 0.1}
+    found = find_escalations(
+        scores({"country": "MMR", "overall": 10.0, "genocide": 10.0, **thin}),
+        scores({"country": "MMR", "overall": 60.0, "genocide": 60.0, **thin}),
+        T,
+    )
+    assert [(e.crime_type, e.level) for e in found] == [("overall", "high")]
+
+
+def test_a_country_scored_for_the_first_time_has_no_crossing_but_may_surge():
+    assert find_escalations(scores(), scores({"country": "SYR", "overall": 90.0}), T) == []
+    (surge,) = find_escalations(
+        scores(), scores({"country": "SYR", "overall": 90.0, "change_3m": 15.0}), T
+    )
+    assert surge.rule is Rule.SURGE
+
+
+def test_a_baseline_under_another_methodology_raises_nothing():
+    found = find_escalations(
+        scores({"country": "SYR", "overall": 10.0, "methodology": 1}),
+        scores({"country": "SYR", "overall": 90.0, "change_3m": 80.0, "methodology": 2}),
+        T,
+    )
     assert found == []
+
+
+def surges(baseline: dict | None, **now: object) -> list[Escalation]:
+    return [
+        e
+        for e in find_escalations(
+            scores({"country": "SYR", "overall": 40.0, **baseline})
+            if baseline is not None
+            else scores(),
+            scores({"country": "SYR", "overall": 40.0, **now}),
+            T,
+        )
+        if e.rule is Rule.SURGE
+    ]
 
 
 @pytest.mark.parametrize(
@@ -109,15 +172,7 @@ def test_a_country_scored_for_the_first_time_has_no_crossing():
     ],
 )
 def test_surge_by_points_or_by_z_score(change, z, fires, severity):
-    found = [
-        e
-        for e in find_escalations(
-            scores({"country": "SYR", "overall": 40.0}),
-            scores({"country": "SYR", "overall": 40.0, "change_3m": change, "change_3m_z": z}),
-            T,
-        )
-        if e.rule is Rule.SURGE
-    ]
+    found = surges({}, change_3m=change, change_3m_z=z)
     assert bool(found) is fires
     if fires:
         assert found[0].severity is severity
@@ -125,14 +180,30 @@ def test_surge_by_points_or_by_z_score(change, z, fires, severity):
         assert found[0].previous_score == pytest.approx(40.0 - change)
 
 
+def test_a_surge_already_present_at_the_baseline_fires_only_on_a_further_rise():
+    surging = {"change_3m": 12.0}
+    assert surges(surging, change_3m=12.0) == []
+    assert surges(surging, overall=39.0, change_3m=11.0) == []
+    (further,) = surges(surging, overall=40.5, change_3m=12.5)
+    assert further.score == 40.5
+    # Not surging at the baseline: the same surge now is new.
+    assert len(surges({"change_3m": 2.0}, change_3m=12.0)) == 1
+
+
 def test_surge_summary_says_why():
-    (surge,) = find_escalations(
-        scores(),
-        scores({"country": "SYR", "overall": 40.0, "change_3m": 12.0, "change_3m_z": 3.1}),
-        T,
-    )
+    (surge,) = surges(None, change_3m=12.0, change_3m_z=3.1)
     assert "+12.0 points in 3 months" in surge.summary
     assert "3.1 standard deviations" in surge.summary
+
+
+def test_surge_drivers_cover_the_same_three_months_as_the_change():
+    (surge,) = surges(
+        {"contributions": {"RF1": 30.0, "RF7": 10.0}},  # the previous run: not the window
+        change_3m=12.0,
+        contributions={"RF1": 30.0, "RF7": 10.0},
+        contributions_3m_before={"RF1": 20.0, "RF7": 8.0},
+    )
+    assert surge.drivers == (("RF1", 10.0), ("RF7", 2.0))
 
 
 def test_drivers_are_the_biggest_moves_in_contributions():
@@ -143,7 +214,10 @@ def test_drivers_are_the_biggest_moves_in_contributions():
     assert found.drivers == (("RF1", 30.0),)
 
 
-def observations(*rows: tuple) -> pd.DataFrame:
+TODAY = date(2024, 6, 15)
+
+
+def observations(*rows: tuple, observed_on: date = date(2024, 6, 1)) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -151,7 +225,7 @@ def observations(*rows: tuple) -> pd.DataFrame:
                 "country": c,
                 "indicator": i,
                 "factor": f,
-                "observed_on": date(2024, 6, 1),
+                "observed_on": observed_on,
                 "value": v,
                 "source": "analyst",
             }
@@ -171,6 +245,7 @@ def test_red_flags_on_intent_plan_and_incitement_at_two_thirds_or_more():
             ("NOR", "12.2", "RF12", 1 / 3),  # too low
         ),
         T,
+        today=TODAY,
     )
     summary = [(e.country, e.indicator, e.crime_type, e.severity) for e in found]
     assert summary == [
@@ -186,7 +261,18 @@ def test_red_flags_on_intent_plan_and_incitement_at_two_thirds_or_more():
 
 def test_red_flag_threshold_is_configurable():
     strict = AlertThresholds(red_flag_severity=1.0)
-    assert find_red_flags(observations(("SDN", "12.3", "RF12", 2 / 3)), strict) == []
+    assert find_red_flags(observations(("SDN", "12.3", "RF12", 2 / 3)), strict, today=TODAY) == []
+
+
+@pytest.mark.parametrize(
+    ("days_old", "raised"), [(0, True), (90, True), (91, False), (3650, False)]
+)
+def test_only_recent_observations_raise_red_flags(days_old, raised):
+    old = observations(("SDN", "12.1", "RF12", 1.0), observed_on=TODAY - timedelta(days=days_old))
+    assert bool(find_red_flags(old, T, today=TODAY)) is raised
+    narrow = AlertThresholds(red_flag_window_days=7)
+    recent = observations(("SDN", "12.1", "RF12", 1.0), observed_on=TODAY - timedelta(days=8))
+    assert find_red_flags(recent, narrow, today=TODAY) == []
 
 
 def make(severity: Severity, *, score=None, value=None, indicator=None, rule=Rule.SURGE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -9,9 +10,17 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from alerts import services
-from alerts.models import Alert, AlertEvent, Digest, Notification, RunEvaluation
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertSettings,
+    Digest,
+    Notification,
+    RunEvaluation,
+    ScoreBaseline,
+)
 from alerts.transports import TRANSPORTS, TransportError, acknowledgement_token
-from indicators.models import Observation
+from indicators.models import MethodologyVersion, Observation, RiskScore, ScoringRun
 from indicators.services import record_observations, refresh_scores
 from tests.alerts.conftest import TODAY, observe, subscribe
 
@@ -20,10 +29,18 @@ pytestmark = pytest.mark.usefixtures("scoring")
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 
+def evaluated_run(now: datetime = NOW - timedelta(days=1)):
+    """A scoring run, evaluated: the baseline the next run is compared with."""
+    run = refresh_scores(today=TODAY)
+    services.evaluate_scoring_run(run_id=run.pk, now=now)
+    return run
+
+
 @pytest.fixture
 def syria_rises():
-    """Syria: overall 30 (moderate) through May, 80 (very high) in June."""
+    """Syria at 30 (moderate) in an evaluated run; then a run with June at 80 (very high)."""
     observe("SYR", "1.1", "2024-01-31", 0.3)
+    evaluated_run()
     observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
     return refresh_scores(today=TODAY)
 
@@ -85,22 +102,93 @@ def test_a_further_rise_escalates_the_open_alert_instead_of_duplicating(syria_ri
     assert surge.notifications.filter(round=1).count() == 1
 
 
-def test_the_same_score_again_only_notes_it(syria_rises, focal_point):
+def test_a_run_on_unchanged_data_raises_notes_and_sends_nothing(syria_rises, focal_point):
+    subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    counts = (AlertEvent.objects.count(), Notification.objects.count())
     run = refresh_scores(today=TODAY)  # nothing changed
     assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []
-    surge = Alert.objects.get(rule="surge")
-    assert surge.escalation_count == 0
-    assert surge.events.last().message.startswith("Still present")
+    assert (AlertEvent.objects.count(), Notification.objects.count()) == counts
+    assert Alert.objects.get(rule="surge").escalation_count == 0
 
 
-def test_a_resolved_alert_does_not_block_a_new_one(syria_rises, focal_point, administrator):
+def test_closed_alerts_stay_closed_when_nothing_rose_further(
+    syria_rises, focal_point, administrator
+):
+    subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     surge = Alert.objects.get(rule="surge")
     services.resolve(alert=surge, user=administrator, note="Mission deployed", now=NOW)
+    for alert in Alert.objects.filter(rule="level_crossing"):
+        services.dismiss(alert=alert, user=administrator, reason="Known", now=NOW)
+    notifications = Notification.objects.count()
+    run = refresh_scores(today=TODAY)  # the same data
+    assert services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1)) == []
+    assert not Alert.objects.filter(status__in=Alert.ACTIVE).exists()
+    assert Notification.objects.count() == notifications
+
+
+def test_a_rise_after_resolution_opens_a_new_alert(syria_rises, administrator):
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    surge = Alert.objects.get(rule="surge")
+    services.resolve(alert=surge, user=administrator, note="Mission deployed", now=NOW)
+    observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
     run = refresh_scores(today=TODAY)
-    services.evaluate_scoring_run(run_id=run.pk, now=NOW)
+    (new,) = [
+        a
+        for a in services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
+        if a.rule == "surge"
+    ]
+    assert new.pk != surge.pk
+    assert new.previous_score == pytest.approx(30.0)  # three months earlier
     assert Alert.objects.filter(rule="surge").count() == 2
+
+
+def test_a_backdated_observation_that_lifts_the_published_score_raises_a_crossing(focal_point):
+    subscribe(focal_point, countries=("SYR",))
+    observe("SYR", "1.1", "2024-01-31", 0.3)
+    evaluated_run()
+    # A late report dated February: every month from February on is now 80, so the new
+    # run has no change within itself; the previous published run had June at 30.
+    observe("SYR", "1.1", "2024-02-15", 0.8, source="late report")
+    run = refresh_scores(today=TODAY)
+    alerts = services.evaluate_scoring_run(run_id=run.pk, now=NOW)
+    overall = next(a for a in alerts if a.crime_type == "overall")
+    assert (overall.rule, overall.previous_level, overall.level) == (
+        "level_crossing",
+        "moderate",
+        "very_high",
+    )
+    assert (overall.previous_score, overall.score) == (30.0, 80.0)
+    assert not any(a.rule == "surge" for a in alerts)  # no 3-month change in June
+    assert Notification.objects.filter(alert=overall).count() == 1
+
+
+def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point):
+    observe("SYR", "1.1", "2024-01-31", 0.3)
+    older = refresh_scores(today=TODAY)
+    observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
+    newer = evaluated_run()
+    assert services.evaluate_scoring_run(run_id=older.pk, now=NOW) == []
+    assert ScoreBaseline.objects.get().run == newer
+
+
+def test_a_new_methodology_version_is_a_baseline_only(syria_rises):
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
+    run = refresh_scores(today=TODAY)
+    other = MethodologyVersion.objects.create(
+        number=99,
+        fingerprint="other weights",
+        factor_weights={},
+        indicator_weights={},
+        staleness_days={},
+        thresholds={},
+    )
+    ScoringRun.objects.filter(pk=run.pk).update(methodology=other)
+    RiskScore.objects.filter(run=run).update(methodology=other)
+    assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []
+    assert ScoreBaseline.objects.get().methodology == other
 
 
 @pytest.mark.parametrize(
@@ -124,6 +212,7 @@ def test_who_is_notified_follows_subscriptions(syria_rises, focal_point, kwargs,
 def test_minimum_severity_filters_notifications(focal_point):
     subscribe(focal_point, countries=("SYR",), min_severity="critical")
     observe("SYR", "1.1", "2024-01-31", 0.3)
+    evaluated_run()
     observe("SYR", "1.1", "2024-06-01", 0.55, source="update")  # moderate -> high: warning
     run = refresh_scores(today=TODAY)
     alerts = services.evaluate_scoring_run(run_id=run.pk, now=NOW)
@@ -157,7 +246,20 @@ def test_red_flags_are_raised_from_observations_once_per_version(focal_point):
 
 
 def test_the_safety_net_evaluates_what_the_on_commit_path_missed(syria_rises, focal_point):
-    observe("MMR", "12.1", "2024-06-01", 1.0)
+    today = datetime.now(tz=UTC).date()
+    record_observations(
+        rows=[
+            {
+                "country": "MMR",
+                "indicator": "12.1",
+                "observed_on": today.isoformat(),
+                "value": 1.0,
+                "source": "analyst",
+            }
+        ],
+        recompute=False,
+        evaluate_alerts=False,
+    )
     count = services.evaluate_missed(now=datetime.now(tz=UTC))
     assert count == 6  # five from the run, one red flag
     assert services.evaluate_missed(now=datetime.now(tz=UTC)) == 0
@@ -194,7 +296,7 @@ def test_the_email_says_what_happened_and_carries_the_links(
     assert "Acknowledge</a>" in html
 
 
-def test_a_transient_failure_retries_with_back_off_then_fails_visibly(
+def test_a_transient_failure_retries_with_back_off_for_a_day_then_fails_visibly(
     syria_rises, focal_point, monkeypatch
 ):
     class Down:
@@ -207,26 +309,64 @@ def test_a_transient_failure_retries_with_back_off_then_fails_visibly(
     Notification.objects.exclude(alert__rule="surge").delete()
     notification = Notification.objects.get()
     moments = [NOW]
-    for _ in range(4):
+    for _ in range(30):
         result = services.dispatch_pending(now=moments[-1])
         assert result.retrying == 1
         notification.refresh_from_db()
         moments.append(notification.next_attempt_at)
     gaps = [b - a for a, b in itertools.pairwise(moments)]
-    assert gaps == [
-        timedelta(seconds=30),
-        timedelta(minutes=1),
-        timedelta(minutes=2),
-        timedelta(minutes=4),
-    ]
+    doubling = [timedelta(seconds=30 * 2**n) for n in range(7)]  # 30 s ... 32 min
+    assert gaps == doubling + [timedelta(hours=1)] * 23
+    # 31 attempts span 3810 s of doubling plus 23 h: about 24 h of outage.
+    assert moments[-1] - NOW == timedelta(hours=24, seconds=210)
     assert services.dispatch_pending(now=moments[-1] - timedelta(seconds=1)).retrying == 0
     assert services.dispatch_pending(now=moments[-1]).failed == 1
     notification.refresh_from_db()
     assert notification.status == "failed"
-    assert notification.attempts == 5
+    assert notification.attempts == 31
     assert notification.last_error == "Connection refused"
     event = notification.alert.events.get(kind=AlertEvent.Kind.DELIVERY_FAILED)
-    assert "failed after 5 attempt(s)" in event.message
+    assert "failed after 31 attempt(s)" in event.message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("bad address"), http.client.HTTPException("bad status line"), KeyError("x")],
+)
+def test_any_error_counts_as_a_failed_attempt_and_the_batch_goes_on(
+    syria_rises, focal_point, monkeypatch, mailoutbox, error
+):
+    real = TRANSPORTS["email"]
+
+    class Broken:
+        def send(self, notification):
+            if notification.alert.rule == "surge":
+                raise error
+            real().send(notification)
+
+    monkeypatch.setitem(TRANSPORTS, "email", Broken)
+    AlertSettings.objects.create(pk=1, max_delivery_attempts=2)
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    first = services.dispatch_pending(now=NOW)
+    assert (first.sent, first.retrying, first.failed) == (4, 1, 0)
+    assert len(mailoutbox) == 4
+    surge = Notification.objects.get(alert__rule="surge")
+    assert surge.last_error == f"{type(error).__name__}: {error}"
+    assert surge.next_attempt_at == NOW + timedelta(seconds=30)
+    assert services.dispatch_pending(now=NOW + timedelta(seconds=30)).failed == 1
+    surge.refresh_from_db()
+    assert (surge.status, surge.attempts) == ("failed", 2)
+    assert surge.alert.events.filter(kind=AlertEvent.Kind.DELIVERY_FAILED).exists()
+
+
+def test_sent_at_is_the_dispatch_time_given(syria_rises, focal_point, mailoutbox):
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    services.dispatch_pending(now=NOW + timedelta(minutes=3))
+    assert set(Notification.objects.values_list("sent_at", flat=True)) == {
+        NOW + timedelta(minutes=3)
+    }
 
 
 def test_a_permanent_failure_is_not_retried(syria_rises, focal_point, monkeypatch):
@@ -284,6 +424,25 @@ def test_the_acknowledgement_link_works_once(syria_rises, focal_point):
         services.acknowledge_with_token(token=token[:-2] + "xx", now=NOW)
 
 
+def test_an_old_acknowledgement_link_does_not_acknowledge_a_newer_escalation(
+    syria_rises, focal_point
+):
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    old_token = acknowledgement_token(Notification.objects.get(alert__rule="surge", round=0))
+    observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
+    run = refresh_scores(today=TODAY)
+    services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
+    with pytest.raises(ValidationError, match="escalated since this e-mail was sent"):
+        services.acknowledge_with_token(token=old_token, now=NOW + timedelta(hours=2))
+    surge = Alert.objects.get(rule="surge")
+    assert surge.status == "open"
+    new_token = acknowledgement_token(Notification.objects.get(alert=surge, round=1))
+    services.acknowledge_with_token(token=new_token, now=NOW + timedelta(hours=2))
+    surge.refresh_from_db()
+    assert surge.status == "acknowledged"
+
+
 def test_an_expired_acknowledgement_link_is_refused(syria_rises, focal_point, settings):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
@@ -316,6 +475,21 @@ def test_unacknowledged_critical_alerts_are_resent_and_escalated_once_per_period
     assert services.escalate_unacknowledged(now=NOW + timedelta(hours=100)) == []
 
 
+def test_the_escalation_time_comes_from_the_alert_settings(syria_rises, focal_point, administrator):
+    AlertSettings.objects.create(pk=1, escalation_hours=6)
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    Alert.objects.exclude(rule="surge").update(status="resolved")
+    surge = Alert.objects.get(rule="surge")
+    assert services.escalate_unacknowledged(now=NOW + timedelta(hours=5, minutes=59)) == []
+    assert services.escalate_unacknowledged(now=NOW + timedelta(hours=6)) == [surge]
+    assert services.escalate_unacknowledged(now=NOW + timedelta(hours=11)) == []
+    assert services.escalate_unacknowledged(now=NOW + timedelta(hours=12)) == [surge]
+    event = surge.events.filter(kind="reminded").first()
+    assert event.message.startswith("Unacknowledged for 6 h")
+    assert Notification.objects.filter(alert=surge, kind="admin_escalation").count() == 2
+
+
 def test_daily_digest_for_digest_subscribers_once(syria_rises, focal_point, mailoutbox):
     subscribe(focal_point, countries=("SYR",), delivery="digest", min_severity="critical")
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
@@ -340,3 +514,108 @@ def test_weekly_summary_for_every_focal_point(syria_rises, focal_point, administ
     assert message.subject == "Weekly early-warning summary: 5 new, 4 open, 1 resolved"
     assert "Biggest 3-month rises:" in message.body
     assert "- Syria: 80.0 (+50.0)" in message.body
+
+
+def test_a_focal_point_without_subscriptions_gets_a_weekly_summary_of_everything(
+    syria_rises, focal_point, analyst, mailoutbox
+):
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    monday = datetime(2024, 6, 17, 7, 10, tzinfo=UTC)
+    assert services.send_weekly_summaries(now=monday) == 1  # not the analyst
+    (message,) = mailoutbox
+    assert message.to == [focal_point.email]
+    assert message.subject == "Weekly early-warning summary: 5 new, 5 open, 0 resolved"
+    assert "for every country: you have no alert subscription" in message.body
+
+
+def test_a_focal_point_who_opted_out_of_the_weekly_summary_gets_none(
+    syria_rises, focal_point, mailoutbox
+):
+    subscription = subscribe(focal_point, countries=("SYR",))
+    subscription.weekly_summary = False
+    subscription.save()
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    assert services.send_weekly_summaries(now=datetime(2024, 6, 17, 7, tzinfo=UTC)) == 0
+    assert mailoutbox == []
+
+
+def test_a_failed_digest_stays_unsent_and_goes_out_on_a_later_day(
+    syria_rises, focal_point, mailoutbox, monkeypatch
+):
+    subscribe(focal_point, countries=("SYR",), delivery="digest")
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    real = services.send_mail_message
+
+    def down(**kwargs):
+        raise TransportError("Connection refused")
+
+    monkeypatch.setattr(services, "send_mail_message", down)
+    next_morning = NOW + timedelta(hours=19)
+    assert services.send_daily_digests(now=next_morning) == 0
+    digest = Digest.objects.get()
+    assert (digest.sent_at, digest.attempts, digest.last_error) == (None, 1, "Connection refused")
+    monkeypatch.setattr(services, "send_mail_message", real)
+    # The day after, with no new alerts: yesterday's digest is retried, once.
+    assert services.send_daily_digests(now=next_morning + timedelta(days=1)) == 1
+    assert services.send_daily_digests(now=next_morning + timedelta(days=1, hours=1)) == 0
+    (message,) = mailoutbox
+    assert message.subject == "Early-warning digest: 5 alerts on 15 Jun 2024"
+    digest.refresh_from_db()
+    assert digest.sent_at == next_morning + timedelta(days=1)
+    assert (digest.attempts, digest.last_error, digest.claimed_until) == (2, "", None)
+
+
+def test_a_digest_claimed_by_another_worker_is_not_sent_until_its_lease_ends(
+    syria_rises, focal_point, mailoutbox
+):
+    subscribe(focal_point, countries=("SYR",), delivery="digest")
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    next_morning = NOW + timedelta(hours=19)
+    services._create_digest(
+        focal_point,
+        Digest.Kind.DAILY,
+        datetime(2024, 6, 15, tzinfo=UTC),
+        datetime(2024, 6, 16, tzinfo=UTC),
+        next_morning,
+    )
+    Digest.objects.update(claimed_until=next_morning + timedelta(minutes=5))  # the other one
+    assert services.send_daily_digests(now=next_morning) == 0
+    assert mailoutbox == []
+    assert services.send_daily_digests(now=next_morning + timedelta(minutes=6)) == 1
+    assert len(mailoutbox) == 1
+
+
+def test_a_red_flag_email_shows_the_countrys_published_score(focal_point, mailoutbox):
+    subscribe(focal_point, countries=("SYR", "MMR"))
+    observe("SYR", "1.1", "2024-01-31", 0.3)
+    observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
+    refresh_scores(today=TODAY)
+    for country in ("SYR", "MMR"):
+        observe(country, "12.1", "2024-06-01", 1.0)
+    services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+    )
+    services.dispatch_pending(now=NOW)
+    bodies = {m.subject: m.body for m in mailoutbox}
+    syria = bodies["[Critical] Syria: red flag"]
+    assert (
+        "Country's latest published score (may not include this observation yet): "
+        "80.0 / 100 (very high), 3-month change +50.0 points, as of 2024-06-30"
+    ) in syria
+    assert (
+        "Country's latest published score: no published score yet"
+        in (bodies["[Critical] Myanmar: red flag"])
+    )
+    html = next(m for m in mailoutbox if "Syria" in m.subject).alternatives[0][0]
+    assert "<strong>80.0</strong> / 100 (very high)" in html
+
+
+def test_an_import_of_history_raises_no_red_flags(focal_point):
+    subscribe(focal_point, all_countries=True)
+    observe("SDN", "12.1", "2024-03-16", 1.0)  # 91 days before NOW
+    observe("MMR", "12.1", "2024-03-17", 1.0)  # 90 days: still recent
+    alerts = services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+    )
+    assert [a.country.iso3 for a in alerts] == ["MMR"]
+    assert services.evaluate_missed(now=NOW) == 0  # not a missed candidate either
