@@ -34,7 +34,9 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 SETTINGS_FILE = ROOT / "earlywarning" / "settings.py"
 
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+# Started only after the one-shot ``migrate`` has finished successfully.
+LONG_RUNNING_SERVICES = ("web", "worker", "beat")
 BACKING_SERVICES = ("postgres", "redis", "mailpit")
 # Read by docker-compose.yml itself (interpolation), not by the Django settings.
 COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
@@ -203,8 +205,8 @@ def test_postgres_keeps_its_data_in_a_named_volume(compose: dict[str, Any]):
 def test_app_services_share_one_build_and_image(services: dict[str, dict[str, Any]]):
     builds = {json.dumps(services[name].get("build"), sort_keys=True) for name in APP_SERVICES}
     images = {services[name].get("image") for name in APP_SERVICES}
-    assert len(builds) == 1, f"web/worker/beat build differently: {builds}"
-    assert len(images) == 1, f"web/worker/beat use different images: {images}"
+    assert len(builds) == 1, f"migrate/web/worker/beat build differently: {builds}"
+    assert len(images) == 1, f"migrate/web/worker/beat use different images: {images}"
     assert services["web"].get("build") is not None
     assert None not in images
 
@@ -233,9 +235,35 @@ def test_app_service_waits_for_healthy_postgres_and_redis(
         )
 
 
+@pytest.mark.parametrize("name", LONG_RUNNING_SERVICES)
+def test_long_running_services_start_after_migrate_succeeded(
+    services: dict[str, dict[str, Any]], name: str
+):
+    condition = services[name]["depends_on"].get("migrate", {}).get("condition")
+    assert condition == "service_completed_successfully", (
+        f"{name} can start before the schema is migrated"
+    )
+
+
+def test_migrate_runs_once_and_loads_the_reference_data(services: dict[str, dict[str, Any]]):
+    migrate = services["migrate"]
+    # A one-shot: restarting it after it exits 0 would keep it (and its dependants) cycling.
+    assert migrate.get("restart", "no") in {"no", "on-failure"}
+    steps = [argv[2] for argv in _argvs(migrate["command"]) if _is_manage_py(argv)]
+    assert steps == ["migrate", "load_countries", "load_framework"]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING_SERVICES)
+def test_long_running_services_leave_migrating_to_the_migrate_service(
+    services: dict[str, dict[str, Any]], name: str
+):
+    commands = [argv for argv in _argvs(services[name]["command"]) if _is_manage_py(argv)]
+    assert not [argv for argv in commands if argv[2] == "migrate"], f"{name} migrates itself"
+
+
 def test_every_service_but_beat_has_a_healthcheck(services: dict[str, dict[str, Any]]):
     for name, service in services.items():
-        if name == "beat":
+        if name in {"beat", "migrate"}:  # nothing to probe: beat serves nothing, migrate exits
             continue
         healthcheck = service.get("healthcheck")
         assert healthcheck, f"{name} has no healthcheck"
