@@ -26,8 +26,10 @@ from indicators.api import (
     LIST_RESPONSES,
     ApiDetailView,
     ApiListView,
+    path_parameter,
 )
 from indicators.api_support import (
+    WRITE_FORMAT_PARAMETER,
     ErrorSerializer,
     RolePermission,
     ThrottleRefusedCallersMixin,
@@ -137,6 +139,48 @@ class AlertFilter(django_filters.FilterSet):
         )
 
 
+ALERT_EXAMPLE = {
+    "id": 87,
+    "country": "SDN",
+    "country_name": "Sudan",
+    "rule": "surge",
+    "crime_type": "overall",
+    "severity": "warning",
+    "status": "open",
+    "summary": "Overall score up 12.4 points in 3 months (58.8 -> 71.2)",
+    "period": "2025-05-31",
+    "score": 71.2,
+    "previous_score": 58.8,
+    "level": "high",
+    "previous_level": "high",
+    "change_3m": 12.4,
+    "change_3m_z": 2.3,
+    "drivers": [["RF10", 6.2], ["RF12", 3.9]],
+    "indicator": "",
+    "value": None,
+    "run": 41,
+    "observation": None,
+    "opened_at": "2025-06-01T02:00:11Z",
+    "escalated_at": None,
+    "escalation_count": 0,
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "resolved_at": None,
+    "resolved_by": None,
+    "resolution_note": "",
+    "dismissed_at": None,
+    "dismissed_by": None,
+    "dismissal_reason": "",
+}
+ACKNOWLEDGED_EXAMPLE = {
+    **ALERT_EXAMPLE,
+    "status": "acknowledged",
+    "acknowledged_at": "2025-06-01T07:42:00Z",
+    "acknowledged_by": "fay",
+}
+ALERT_ID_PATH = path_parameter("id", "Alert id.", 87)
+
+
 def alerts_queryset() -> QuerySet[Alert]:
     return Alert.objects.select_related("country", "acknowledged_by", "resolved_by", "dismissed_by")
 
@@ -147,6 +191,7 @@ def alerts_queryset() -> QuerySet[Alert]:
     description="Escalations raised by the alert rules, newest first. Any role may read them.",
     parameters=LIST_PARAMETERS,
     responses={200: AlertSerializer(many=True), **LIST_RESPONSES},
+    examples=[OpenApiExample("A surge", value=ALERT_EXAMPLE, response_only=True)],
 )
 class AlertListView(ApiListView):
     serializer_class = AlertSerializer
@@ -161,7 +206,9 @@ class AlertListView(ApiListView):
 @extend_schema(
     tags=["alerts"],
     summary="One alert",
+    parameters=[ALERT_ID_PATH],
     responses={200: AlertSerializer, **error_responses(404, 401, 403, 429)},
+    examples=[OpenApiExample("A surge", value=ALERT_EXAMPLE, response_only=True)],
 )
 class AlertDetailView(ApiDetailView):
     serializer_class = AlertSerializer
@@ -217,8 +264,11 @@ class AlertActionView(ThrottleRefusedCallersMixin, generics.GenericAPIView):
 @extend_schema(
     tags=["alerts"],
     summary="Acknowledge an open alert (recipients, administrators)",
+    description="No body. Only an open alert can be acknowledged; the caller is recorded.",
     request=None,
+    parameters=[ALERT_ID_PATH],
     responses=ACTION_RESPONSES,
+    examples=[OpenApiExample("Acknowledged", value=ACKNOWLEDGED_EXAMPLE, response_only=True)],
 )
 class AlertAcknowledgeView(AlertActionView):
     def perform(self, alert: Alert, request: Request) -> None:
@@ -229,8 +279,22 @@ class AlertAcknowledgeView(AlertActionView):
     tags=["alerts"],
     summary="Resolve an alert with a note (recipients, administrators)",
     request=ResolveInputSerializer,
+    parameters=[ALERT_ID_PATH],
     responses=ACTION_RESPONSES,
-    examples=[OpenApiExample("Request", value={"note": "Envoy deployed"}, request_only=True)],
+    examples=[
+        OpenApiExample("Request", value={"note": "Envoy deployed"}, request_only=True),
+        OpenApiExample(
+            "Resolved",
+            value={
+                **ACKNOWLEDGED_EXAMPLE,
+                "status": "resolved",
+                "resolved_at": "2025-06-03T16:10:00Z",
+                "resolved_by": "fay",
+                "resolution_note": "Envoy deployed",
+            },
+            response_only=True,
+        ),
+    ],
 )
 class AlertResolveView(AlertActionView):
     def perform(self, alert: Alert, request: Request) -> None:
@@ -243,9 +307,21 @@ class AlertResolveView(AlertActionView):
     tags=["alerts"],
     summary="Dismiss an alert with a reason (recipients, administrators)",
     request=DismissInputSerializer,
+    parameters=[ALERT_ID_PATH],
     responses=ACTION_RESPONSES,
     examples=[
-        OpenApiExample("Request", value={"reason": "Duplicate of a data error"}, request_only=True)
+        OpenApiExample("Request", value={"reason": "Duplicate of a data error"}, request_only=True),
+        OpenApiExample(
+            "Dismissed",
+            value={
+                **ALERT_EXAMPLE,
+                "status": "dismissed",
+                "dismissed_at": "2025-06-01T09:00:00Z",
+                "dismissed_by": "ada",
+                "dismissal_reason": "Duplicate of a data error",
+            },
+            response_only=True,
+        ),
     ],
 )
 class AlertDismissView(AlertActionView):
@@ -321,6 +397,17 @@ SUBSCRIPTION_EXAMPLE = {
     "min_severity": "warning",
     "delivery": "immediate",
 }
+SUBSCRIPTION_OUTPUT_EXAMPLE = {
+    "id": 12,
+    "all_countries": False,
+    **SUBSCRIPTION_EXAMPLE,
+    "webhook_url": "https://chat.example.org/hooks/atrocity-alerts",
+    "webhook_secret": "2c4a162f5414bd9b99d1c43e39382bfe5873ebec8d2106d96bbd1331e2ad0f8e",
+    "weekly_summary": True,
+    "active": True,
+    "created_at": "2025-05-20T10:04:00Z",
+}
+SUBSCRIPTION_ID_PATH = path_parameter("id", "Id of one of the caller's subscriptions.", 12)
 
 
 class SubscriptionAccess:
@@ -345,8 +432,12 @@ class SubscriptionListView(SubscriptionAccess, ApiListView):
     @extend_schema(
         tags=["subscriptions"],
         summary="The caller's alert subscriptions",
+        description="Only the caller's own; any role may list them (most have none).",
         parameters=LIST_PARAMETERS,
         responses={200: SubscriptionSerializer(many=True), **LIST_RESPONSES},
+        examples=[
+            OpenApiExample("A region", value=SUBSCRIPTION_OUTPUT_EXAMPLE, response_only=True)
+        ],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -354,9 +445,23 @@ class SubscriptionListView(SubscriptionAccess, ApiListView):
     @extend_schema(
         tags=["subscriptions"],
         summary="Subscribe (Focal point, Administrator)",
+        description=(
+            "Choose countries, regions or `all_countries`. With a `webhook_url` the answer "
+            "carries the `webhook_secret` that signs each delivery."
+        ),
         request=SubscriptionSerializer,
+        parameters=[WRITE_FORMAT_PARAMETER],
         responses={201: SubscriptionSerializer, **error_responses(400, 401, 403, 404, 415, 429)},
-        examples=[OpenApiExample("Request", value=SUBSCRIPTION_EXAMPLE, request_only=True)],
+        examples=[
+            OpenApiExample("Request", value=SUBSCRIPTION_EXAMPLE, request_only=True),
+            OpenApiExample("Created", value=SUBSCRIPTION_OUTPUT_EXAMPLE, response_only=True),
+            OpenApiExample(
+                "Unknown region",
+                value={"regions": ["Unknown region(s): Atlantis."]},
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         parsed = SubscriptionSerializer(data=request.data)
@@ -374,16 +479,30 @@ class SubscriptionDetailView(
     @extend_schema(
         tags=["subscriptions"],
         summary="One of the caller's subscriptions",
+        parameters=[SUBSCRIPTION_ID_PATH],
         responses={200: SubscriptionSerializer, **error_responses(404, 401, 403, 429)},
+        examples=[
+            OpenApiExample("A region", value=SUBSCRIPTION_OUTPUT_EXAMPLE, response_only=True)
+        ],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
         tags=["subscriptions"],
-        summary="Change a subscription",
+        summary="Change a subscription (Focal point, Administrator)",
+        description="Only the fields sent change; another user's subscription is a 404.",
         request=SubscriptionSerializer,
+        parameters=[SUBSCRIPTION_ID_PATH],
         responses={200: SubscriptionSerializer, **error_responses(400, 401, 403, 404, 415, 429)},
+        examples=[
+            OpenApiExample("Request", value={"delivery": "digest"}, request_only=True),
+            OpenApiExample(
+                "Changed",
+                value={**SUBSCRIPTION_OUTPUT_EXAMPLE, "delivery": "digest"},
+                response_only=True,
+            ),
+        ],
     )
     def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         parsed = SubscriptionSerializer(self.get_object(), data=request.data, partial=True)
@@ -392,7 +511,9 @@ class SubscriptionDetailView(
 
     @extend_schema(
         tags=["subscriptions"],
-        summary="Delete a subscription",
+        summary="Delete a subscription (Focal point, Administrator)",
+        description="No body in the answer. Another user's subscription is a 404.",
+        parameters=[SUBSCRIPTION_ID_PATH],
         responses={204: None, **error_responses(404, 401, 403, 429)},
     )
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:

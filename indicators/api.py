@@ -21,8 +21,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views import View
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -44,6 +46,7 @@ from indicators.api_support import (
     LIST_RENDERERS,
     PAGINATION_HEADERS,
     READ_ERRORS,
+    WRITE_FORMAT_PARAMETER,
     ApiPagination,
     BatchErrorSerializer,
     RolePermission,
@@ -97,6 +100,25 @@ class ApiDetailView(ThrottleRefusedCallersMixin, generics.RetrieveAPIView):
 LIST_RESPONSES = error_responses(400, 404, *READ_ERRORS)
 DETAIL_RESPONSES = error_responses(404, *READ_ERRORS)
 LIST_PARAMETERS = [FORMAT_PARAMETER, *PAGINATION_HEADERS]
+
+
+def path_parameter(
+    name: str, description: str, example: str | int, *, pattern: str | None = None
+) -> OpenApiParameter:
+    """A documented path parameter (``pattern``: the regex its route matches)."""
+    return OpenApiParameter(
+        name,
+        OpenApiTypes.INT if isinstance(example, int) else OpenApiTypes.STR,
+        location=OpenApiParameter.PATH,
+        description=description,
+        pattern=pattern,
+        examples=[OpenApiExample(str(example), value=example)],
+    )
+
+
+ISO3_PATH = path_parameter(
+    "iso3", "ISO 3166 alpha-3 code of the country, in either case.", "SDN", pattern="^[A-Za-z]{3}$"
+)
 
 
 # --- Countries -------------------------------------------------------------------------
@@ -206,6 +228,7 @@ class CountryListView(ApiListView):
 @extend_schema(
     tags=["countries"],
     summary="One country with its latest score",
+    parameters=[ISO3_PATH],
     responses={200: CountrySerializer, **DETAIL_RESPONSES},
     examples=[OpenApiExample("Sudan", value=COUNTRY_EXAMPLE, response_only=True)],
 )
@@ -323,7 +346,7 @@ SCORE_EXAMPLE = {
         "Monthly scores of one country under the published methodology, oldest first. "
         "`from` and `to` bound the periods (month ends); `crime` picks the score in `score`."
     ),
-    parameters=[CrimeQuerySerializer, *LIST_PARAMETERS],
+    parameters=[ISO3_PATH, CrimeQuerySerializer, *LIST_PARAMETERS],
     responses={200: ScoreSerializer(many=True), **LIST_RESPONSES},
     examples=[OpenApiExample("May 2025", value=SCORE_EXAMPLE, response_only=True)],
 )
@@ -512,13 +535,53 @@ class IndicatorFilter(django_filters.FilterSet):
 
 WEIGHTS_NOTE = "Weights are read-only here; administrators edit them in the admin."
 
+FACTOR_INDICATOR_EXAMPLE = {
+    "code": "10.1",
+    "position": 1,
+    "label": (
+        "Documents or media revealing, openly or by implication, intent or incitement to "
+        "target a group."
+    ),
+    "weight": 1.0,
+    "staleness_days": 730,
+    "verification": "recalled",
+}
+RISK_FACTOR_EXAMPLE = {
+    "code": "RF10",
+    "number": 10,
+    "title": "Signs of an intent to destroy in whole or in part a protected group",
+    "group": "genocide",
+    "summary": (
+        "Evidence pointing to a purpose, pursued by acts or deliberate neglect, of wiping "
+        "out a protected group entirely or in part."
+    ),
+    "weight": 1.0,
+    "note": "Indicators: recalled; possibly incomplete.",
+    "indicators": [FACTOR_INDICATOR_EXAMPLE],
+}
+INDICATOR_EXAMPLE = {
+    **FACTOR_INDICATOR_EXAMPLE,
+    "factor": "RF10",
+    "group": "genocide",
+}
+RISK_FACTOR_CODE_PATH = path_parameter(
+    "code", "Risk factor code, RF1 to RF14, in either case.", "RF10", pattern="^[Rr][Ff][0-9]{1,2}$"
+)
+INDICATOR_CODE_PATH = path_parameter(
+    "code",
+    "Indicator code: its factor's number, a dot and its position, e.g. 10.1.",
+    "10.1",
+    pattern=r"^[0-9]{1,2}\.[0-9]{1,3}$",
+)
+
 
 @extend_schema(
     tags=["framework"],
     summary="Risk factors with their indicators and current weights",
-    description=WEIGHTS_NOTE,
+    description=f"The 14 risk factors of the UN Framework of Analysis. {WEIGHTS_NOTE}",
     parameters=LIST_PARAMETERS,
     responses={200: RiskFactorSerializer(many=True), **LIST_RESPONSES},
+    examples=[OpenApiExample("RF10", value=RISK_FACTOR_EXAMPLE, response_only=True)],
 )
 class RiskFactorListView(ApiListView):
     serializer_class = RiskFactorSerializer
@@ -534,7 +597,9 @@ class RiskFactorListView(ApiListView):
     tags=["framework"],
     summary="One risk factor with its indicators",
     description=WEIGHTS_NOTE,
+    parameters=[RISK_FACTOR_CODE_PATH],
     responses={200: RiskFactorSerializer, **DETAIL_RESPONSES},
+    examples=[OpenApiExample("RF10", value=RISK_FACTOR_EXAMPLE, response_only=True)],
 )
 class RiskFactorDetailView(ApiDetailView):
     serializer_class = RiskFactorSerializer
@@ -547,9 +612,10 @@ class RiskFactorDetailView(ApiDetailView):
 @extend_schema(
     tags=["framework"],
     summary="Indicators with their current weights",
-    description=WEIGHTS_NOTE,
+    description=f"Every indicator of every risk factor. {WEIGHTS_NOTE}",
     parameters=LIST_PARAMETERS,
     responses={200: IndicatorSerializer(many=True), **LIST_RESPONSES},
+    examples=[OpenApiExample("10.1", value=INDICATOR_EXAMPLE, response_only=True)],
 )
 class IndicatorListView(ApiListView):
     serializer_class = IndicatorSerializer
@@ -565,7 +631,9 @@ class IndicatorListView(ApiListView):
     tags=["framework"],
     summary="One indicator",
     description=WEIGHTS_NOTE,
+    parameters=[INDICATOR_CODE_PATH],
     responses={200: IndicatorSerializer, **DETAIL_RESPONSES},
+    examples=[OpenApiExample("10.1", value=INDICATOR_EXAMPLE, response_only=True)],
 )
 class IndicatorDetailView(ApiDetailView):
     serializer_class = IndicatorSerializer
@@ -644,7 +712,11 @@ class ObservationFilter(django_filters.FilterSet):
     )
     confidence = django_filters.ChoiceFilter(choices=Observation.Confidence.choices)
     source = django_filters.CharFilter(lookup_expr="icontains", help_text="Part of the name.")
-    to = django_filters.DateFilter(field_name="observed_on", lookup_expr="lte")
+    to = django_filters.DateFilter(
+        field_name="observed_on",
+        lookup_expr="lte",
+        help_text="Last date observed (YYYY-MM-DD), included.",
+    )
 
     class Meta:
         model = Observation
@@ -652,7 +724,9 @@ class ObservationFilter(django_filters.FilterSet):
 
 
 ObservationFilter.base_filters["from"] = django_filters.DateFilter(
-    field_name="observed_on", lookup_expr="gte"
+    field_name="observed_on",
+    lookup_expr="gte",
+    help_text="First date observed (YYYY-MM-DD), included.",
 )
 
 OBSERVATION_INPUT_EXAMPLE = {
@@ -714,6 +788,7 @@ class ObservationListView(ApiListView):
             "updates it (200) instead of creating one (201)."
         ),
         request=ObservationInputSerializer,
+        parameters=[WRITE_FORMAT_PARAMETER],
         responses={
             201: OpenApiResponse(ObservationSerializer, description="Created."),
             200: OpenApiResponse(ObservationSerializer, description="Updated or unchanged."),
@@ -723,6 +798,12 @@ class ObservationListView(ApiListView):
             OpenApiExample("Request", value=OBSERVATION_INPUT_EXAMPLE, request_only=True),
             OpenApiExample(
                 "Created", value=OBSERVATION_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+            OpenApiExample(
+                "Updated",
+                value={**OBSERVATION_EXAMPLE, "updated_at": "2025-06-02T14:05:00Z"},
+                response_only=True,
+                status_codes=["200"],
             ),
             OpenApiExample(
                 "Unknown country",
@@ -889,6 +970,7 @@ def _batch_errors(errors: list[RowError]) -> Response:
 @extend_schema(
     tags=["observations"],
     summary="One observation",
+    parameters=[path_parameter("id", "Observation id.", 1234)],
     responses={200: ObservationSerializer, **DETAIL_RESPONSES},
     examples=[OpenApiExample("One", value=OBSERVATION_EXAMPLE, response_only=True)],
 )
@@ -936,7 +1018,9 @@ class ScoringRunSerializer(serializers.ModelSerializer):
 
 class ScoringRunFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=ScoringRun.Status.choices)
-    methodology = django_filters.NumberFilter(field_name="methodology__number")
+    methodology = django_filters.NumberFilter(
+        field_name="methodology__number", help_text="Only runs of this methodology version number."
+    )
     full = django_filters.BooleanFilter(
         field_name="countries", lookup_expr="isnull", help_text="Only full runs (or only not)."
     )
@@ -946,11 +1030,34 @@ class ScoringRunFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+SCORING_RUN_EXAMPLE = {
+    "id": 41,
+    "methodology": 3,
+    "status": "succeeded",
+    "full": True,
+    "countries": None,
+    "period_start": "2024-01-31",
+    "period_end": "2025-06-30",
+    "period_count": 18,
+    "started_at": "2025-06-15T02:00:04Z",
+    "finished_at": "2025-06-15T02:00:09Z",
+    "observations_read": 18250,
+    "scores_written": 3483,
+    "timings": {"read": 0.41, "score": 1.92, "write": 2.37},
+    "error": "",
+}
+
+
 @extend_schema(
     tags=["scoring"],
     summary="Scoring runs, newest first",
+    description=(
+        "Every recomputation of the scores, with the methodology version it used, the "
+        "periods and countries it scored, row counts, timings and any error."
+    ),
     parameters=LIST_PARAMETERS,
     responses={200: ScoringRunSerializer(many=True), **LIST_RESPONSES},
+    examples=[OpenApiExample("A full run", value=SCORING_RUN_EXAMPLE, response_only=True)],
 )
 class ScoringRunListView(ApiListView):
     serializer_class = ScoringRunSerializer
@@ -965,7 +1072,9 @@ class ScoringRunListView(ApiListView):
 @extend_schema(
     tags=["scoring"],
     summary="One scoring run",
+    parameters=[path_parameter("id", "Scoring run id.", 41)],
     responses={200: ScoringRunSerializer, **DETAIL_RESPONSES},
+    examples=[OpenApiExample("A full run", value=SCORING_RUN_EXAMPLE, response_only=True)],
 )
 class ScoringRunDetailView(ApiDetailView):
     serializer_class = ScoringRunSerializer
@@ -1011,12 +1120,35 @@ class MethodologyContextMixin:
         return {**context, "published_id": published.pk if published else None}
 
 
+METHODOLOGY_VERSION_EXAMPLE = {
+    "number": 3,
+    "published": True,
+    "fingerprint": "901c7029b48d6866bf01cc5d1732a98275948e6839c9916a0883002a988ec898",
+    "factor_weights": {"RF1": 1.0, "RF10": 2.0, "RF12": 1.5},
+    "indicator_weights": {"1.1": 1.0, "10.1": 2.0, "12.1": 1.0},
+    "staleness_days": {"1.1": 730, "10.1": 365, "12.1": 730},
+    "thresholds": {
+        "moderate_from": 25.0,
+        "high_from": 50.0,
+        "very_high_from": 75.0,
+        "min_coverage": 0.25,
+    },
+    "created_at": "2025-05-02T08:15:00Z",
+    "created_by": "ada",
+}
+
+
 @extend_schema(
     tags=["scoring"],
     summary="Methodology versions, newest first",
-    description="Each is a frozen snapshot of every weight and threshold a scoring run used.",
+    description=(
+        "Each is a frozen snapshot of every weight and threshold a scoring run used "
+        "(weights abridged in the example); `published` marks the version of the scores "
+        "users see."
+    ),
     parameters=LIST_PARAMETERS,
     responses={200: MethodologyVersionSerializer(many=True), **LIST_RESPONSES},
+    examples=[OpenApiExample("Version 3", value=METHODOLOGY_VERSION_EXAMPLE, response_only=True)],
 )
 class MethodologyVersionListView(MethodologyContextMixin, ApiListView):
     serializer_class = MethodologyVersionSerializer
@@ -1030,7 +1162,9 @@ class MethodologyVersionListView(MethodologyContextMixin, ApiListView):
 @extend_schema(
     tags=["scoring"],
     summary="One methodology version",
+    parameters=[path_parameter("number", "Methodology version number.", 3)],
     responses={200: MethodologyVersionSerializer, **DETAIL_RESPONSES},
+    examples=[OpenApiExample("Version 3", value=METHODOLOGY_VERSION_EXAMPLE, response_only=True)],
 )
 class MethodologyVersionDetailView(MethodologyContextMixin, ApiDetailView):
     serializer_class = MethodologyVersionSerializer

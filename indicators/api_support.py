@@ -107,6 +107,15 @@ class ApiPagination(PageNumberPagination):
             response["Link"] = ", ".join(links)
         return response
 
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        # DRF's examples point at an ``/accounts/`` endpoint; ours read as an API page.
+        for rel, page in (("next", 4), ("previous", 2)):
+            paginated["properties"][rel]["example"] = (
+                f"https://earlywarning.example.org/api/v1/countries/?page={page}&page_size=50"
+            )
+        return paginated
+
     def get_previous_link(self) -> str | None:
         # DRF drops ``page`` from the link to page 1; keep it, so that every link says
         # which page it is (and ``?format=csv`` links stay explicit).
@@ -258,6 +267,13 @@ FORMAT_PARAMETER = OpenApiParameter(
         "columns); follow the `Link` header, or raise `page_size` up to 500, for more rows. "
         "Default: JSON."
     ),
+)
+
+WRITE_FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=["json", "csv"],
+    description="`csv` returns the answer as a CSV row instead of JSON (the default).",
 )
 
 

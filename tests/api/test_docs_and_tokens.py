@@ -65,7 +65,16 @@ def test_every_operation_is_described(analyst_client):
         "/api/v1/subscriptions/{id}/",
     }
     for key, operation in operations.items():
-        assert operation.get("summary"), key
+        assert operation.get("summary") or operation.get("description"), key
+        for parameter in operation.get("parameters", []):
+            assert parameter.get("description"), (key, parameter["name"])
+        for code, response in operation["responses"].items():
+            json_body = response.get("content", {}).get("application/json")
+            if code.startswith("2") and json_body is not None:
+                assert json_body.get("examples"), (key, code)
+        request_body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if request_body is not None:
+            assert request_body.get("examples"), (key, "request")
         assert {"401", "403", "429"} <= set(operation["responses"]), key
         assert {"200", "201", "204"} & set(operation["responses"]), key
         assert operation["security"] == [{"tokenAuth": []}, {"cookieAuth": []}], key
