@@ -225,6 +225,37 @@ def is_recipient(alert: Alert, user: Any) -> bool:
     return covering_subscriptions(alert.country, alert.severity).filter(user=user).exists()
 
 
+def alerts_received_or_covered(alerts: Iterable[Alert], user: Any) -> set[int]:
+    """The ids among ``alerts`` that ``is_recipient`` holds for: received by ``user``, or
+    covered by one of their subscriptions at the alert's severity. Three queries for
+    any number of alerts (alerts need their country loaded)."""
+    alerts = list(alerts)
+    received = set(
+        Notification.objects.filter(
+            alert_id__in=[a.pk for a in alerts], recipient=user
+        ).values_list("alert_id", flat=True)
+    )
+    subscriptions = list(
+        Subscription.objects.filter(user=user, active=True, user__is_active=True).prefetch_related(
+            "countries"
+        )
+    )
+    covered = {
+        alert.pk
+        for alert in alerts
+        if any(
+            Severity(s.min_severity).rank <= Severity(alert.severity).rank
+            and (
+                s.all_countries
+                or alert.country in s.countries.all()
+                or {alert.country.region, alert.country.sub_region} & set(s.regions)
+            )
+            for s in subscriptions
+        )
+    }
+    return received | covered
+
+
 def inbox(
     *, status: str = "", severity: str = "", region: str = "", recipient: Any = None
 ) -> QuerySet[Alert]:

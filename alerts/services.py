@@ -578,6 +578,14 @@ def can_act_on(alert: Alert, user: Any) -> bool:
     return has_role(user, Role.ADMINISTRATOR) or selectors.is_recipient(alert, user)
 
 
+def alerts_user_can_act_on(alerts: Iterable[Alert], user: Any) -> set[int]:
+    """``can_act_on`` for a page of alerts at once (the inbox's per-row actions)."""
+    alerts = list(alerts)
+    if has_role(user, Role.ADMINISTRATOR):
+        return {alert.pk for alert in alerts}
+    return selectors.alerts_received_or_covered(alerts, user)
+
+
 def acknowledge(
     *, alert: Alert, user: Any, now: datetime | None = None, via_link: bool = False
 ) -> Alert:

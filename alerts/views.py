@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +12,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -40,6 +42,9 @@ class InboxView(RoleRequiredMixin, TemplateView):
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            # The same check as the detail page, for the whole page in a few queries.
+            "actionable": services.alerts_user_can_act_on(page, self.request.user),
+            "back_to": self.request.get_full_path(),
         }
 
 
@@ -109,7 +114,19 @@ class AlertActionView(RoleRequiredMixin, View):
             messages.error(request, " ".join(exc.messages))
         except PermissionDenied:
             raise
-        return HttpResponseRedirect(reverse("alerts:detail", args=[alert.pk]))
+        return HttpResponseRedirect(_back_to(request) or reverse("alerts:detail", args=[alert.pk]))
+
+
+def _back_to(request: HttpRequest) -> str | None:
+    """The inbox page (with its filters) an action was posted from; only our own inbox."""
+    target = request.POST.get("next", "")
+    inbox = reverse("alerts:inbox")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return (
+        target if safe and urlsplit(target).path == inbox and not urlsplit(target).netloc else None
+    )
 
 
 class AcknowledgeLinkView(View):

@@ -161,3 +161,127 @@ def test_nobody_edits_another_users_subscription(client, focal_point, administra
 def test_analysts_have_no_subscription_pages(client, analyst):
     client.force_login(analyst)
     assert client.get(reverse("alerts:subscriptions")).status_code == 403
+
+
+def inbox_actions(text: str, alert: Alert) -> dict[str, bool]:
+    return {
+        action: reverse("alerts:action", args=[alert.pk, action]) in text
+        for action in ("acknowledge", "resolve", "dismiss", "note")
+    }
+
+
+def test_the_inbox_offers_each_alerts_actions_to_those_who_may_take_them(
+    client, focal_point, analyst, administrator, alert
+):
+    (other,) = red_flags("SDN")  # not sent to the focal point, who covers Myanmar only
+    client.force_login(focal_point)
+    text = client.get(reverse("alerts:inbox")).content.decode()
+    assert inbox_actions(text, alert) == dict.fromkeys(
+        ("acknowledge", "resolve", "dismiss", "note"), True
+    )
+    assert inbox_actions(text, other) == {
+        "acknowledge": False,
+        "resolve": False,
+        "dismiss": False,
+        "note": True,
+    }
+    client.force_login(analyst)
+    text = client.get(reverse("alerts:inbox")).content.decode()
+    assert not inbox_actions(text, alert)["acknowledge"]
+    client.force_login(administrator)
+    text = client.get(reverse("alerts:inbox")).content.decode()
+    assert inbox_actions(text, other)["dismiss"]
+
+
+def test_an_inbox_action_returns_to_the_inbox_with_its_filters(client, focal_point, alert):
+    client.force_login(focal_point)
+    back = reverse("alerts:inbox") + "?status=active&severity=critical"
+    response = client.post(reverse("alerts:action", args=[alert.pk, "acknowledge"]), {"next": back})
+    assert (response.status_code, response.url) == (302, back)
+    alert.refresh_from_db()
+    assert alert.status == "acknowledged"
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "note"]), {"next": back, "text": "On it"}
+    )
+    assert response.url == back
+    assert alert.events.filter(kind="note", message="On it").exists()
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "resolve"]),
+        {"next": back, "note": "Envoy sent"},
+        follow=True,
+    )
+    assert response.redirect_chain == [(back, 302)]
+    assert "Alert resolved." in response.content.decode()
+
+
+def test_an_inbox_dismissal_needs_a_reason_and_keeps_it(client, administrator, alert):
+    client.force_login(administrator)
+    back = reverse("alerts:inbox") + "?region=Asia"
+    url = reverse("alerts:action", args=[alert.pk, "dismiss"])
+    refused = client.post(url, {"next": back, "reason": " "}, follow=True)
+    assert refused.redirect_chain == [(back, 302)]
+    assert "A dismissal needs a reason" in refused.content.decode()
+    assert Alert.objects.get().status == "open"
+    client.post(url, {"next": back, "reason": "Duplicate report"})
+    alert.refresh_from_db()
+    assert (alert.status, alert.dismissal_reason) == ("dismissed", "Duplicate report")
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/alerts/", "//evil.example/alerts/", "/admin/", ""]
+)
+def test_an_action_goes_back_only_to_our_own_inbox(client, focal_point, alert, target):
+    client.force_login(focal_point)
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "acknowledge"]), {"next": target}
+    )
+    assert response.url == reverse("alerts:detail", args=[alert.pk])
+
+
+def test_inbox_actions_are_refused_to_someone_else(client, analyst, alert):
+    client.force_login(analyst)
+    response = client.post(
+        reverse("alerts:action", args=[alert.pk, "dismiss"]),
+        {"next": reverse("alerts:inbox"), "reason": "noise"},
+    )
+    assert response.status_code == 403
+    assert Alert.objects.get().status == "open"
+
+
+def test_the_country_page_lists_its_open_alerts_only(client, analyst, administrator, alert):
+    (resolved,) = red_flags("SDN")
+    client.force_login(administrator)
+    client.post(reverse("alerts:action", args=[resolved.pk, "resolve"]), {"note": "Handled"})
+    client.force_login(analyst)
+    myanmar = client.get("/countries/MMR/")
+    assert myanmar.status_code == 200
+    assert alert.summary in myanmar.content.decode()
+    assert reverse("alerts:detail", args=[alert.pk]) in myanmar.content.decode()
+    sudan = client.get("/countries/SDN/").content.decode()
+    assert reverse("alerts:detail", args=[resolved.pk]) not in sudan
+    assert "No open alerts." in sudan
+
+
+def test_a_failed_delivery_is_listed_in_the_admin_and_the_retry_action_requeues_it(
+    client, administrator, alert
+):
+    notification = Notification.objects.get(alert=alert)
+    Notification.objects.filter(pk=notification.pk).update(
+        attempts=31, failed_at=NOW, last_error="SMTPServerDisconnected: gone"
+    )
+    client.force_login(administrator)
+    changelist = reverse("admin:alerts_notification_changelist")
+    listing = client.get(changelist, {"failed_at__isnull": "False"}).content.decode()
+    assert "SMTPServerDisconnected: gone" in listing
+    assert '<td class="field-status_label">failed</td>' in listing
+    alert_admin = client.get(reverse("admin:alerts_alert_changelist")).content.decode()
+    assert '<td class="field-failed_deliveries">1</td>' in alert_admin
+    response = client.post(
+        changelist,
+        {"action": "retry_delivery", "_selected_action": [notification.pk]},
+        follow=True,
+    )
+    assert "1 notification(s) queued again." in response.content.decode()
+    notification.refresh_from_db()
+    assert (notification.failed_at, notification.attempts) == (None, 0)
+    assert notification.status == "pending"
