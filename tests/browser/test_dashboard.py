@@ -301,3 +301,42 @@ def test_clicking_a_country_on_the_map_opens_its_page(scored, browser, live_serv
     assert page.title().startswith("Sudan")
     assert session.errors == []
     session.close()
+
+
+@pytest.fixture
+def nobody(users: None) -> None:
+    make_user("nobody", password=PASSWORD)
+
+
+def refused(session: Session, path: str) -> None:
+    response = session.goto(path)
+    assert response.status == 403, path
+    text = session.page.inner_text("main")
+    assert "You do not have access to this page" in text, path
+    # The refusal keeps the site's navigation, so the person is not stranded.
+    assert session.page.locator("header.site-header nav").count() == 1
+
+
+def test_each_role_is_refused_the_pages_of_other_roles(scored, nobody, browser, live_server):
+    for username, forbidden, allowed in (
+        ("nobody", ["/", "/countries/SDN/", "/methodology/"], []),
+        ("ana", ["/alerts/subscriptions/"], ["/observations/upload/", "/alerts/"]),
+        ("fay", ["/observations/upload/", "/observations/new/"], ["/alerts/subscriptions/"]),
+    ):
+        session = Session(browser, live_server.url, LAPTOP)
+        session.goto("/accounts/login/")
+        session.page.fill("#id_username", username)
+        session.page.fill("#id_password", PASSWORD)
+        session.page.click("button[type=submit]")
+        session.page.wait_for_load_state()
+        for path in forbidden:
+            refused(session, path)
+        if username == "nobody":
+            assert "no role yet" in session.page.inner_text("main")
+        # Refused pages may only log their own 403; allowed pages log nothing at all.
+        assert all("403" in error for error in session.errors), (username, session.errors)
+        session.errors.clear()
+        for path in allowed:
+            assert session.goto(path).status == 200, (username, path)
+        assert session.errors == [], (username, session.errors)
+        session.close()
