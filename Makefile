@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install browser run test lint bench bench-pages clean
+.PHONY: install browser run test lint bench bench-pages bench-alerts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: install
 # Dashboard pages under gunicorn (2 workers) on the same synthetic volume.
 bench-pages: install
 	DATABASE_URL="$(TEST_DATABASE_URL)_bench" $(BIN)/python bench/pages.py
+
+# Red-flag observation to e-mail accepted by SMTP, with a real Celery worker on Redis and
+# an SMTP server on loopback; its own database, created and dropped.
+bench-alerts: install
+	DATABASE_URL="$(TEST_DATABASE_URL)_alerts_bench" $(BIN)/python bench/alert_latency.py
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3
