@@ -170,11 +170,13 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class PaginatedCSVRenderer(BaseRenderer):
-    """``?format=csv``: one row per item of ``results`` (the current page), nested objects
-    flattened into ``parent.child`` columns and lists written as JSON.
+    """``?format=csv``: one row per item of ``results`` (the current page).
 
-    A body that is not a list (an error) becomes a single row. Text that a spreadsheet would
-    run as a formula is prefixed with an apostrophe.
+    A list's columns come from the view's output serializer, so every page of an endpoint,
+    empty or not, has the same header: nested objects become ``parent.child`` columns
+    (empty cells where the object is null), and lists and dicts are written as JSON. A body
+    that is not a list (an error, or what a write answers) becomes a single row with its
+    own keys. Text that a spreadsheet would run as a formula is prefixed with an apostrophe.
     """
 
     media_type = "text/csv"
@@ -189,18 +191,23 @@ class PaginatedCSVRenderer(BaseRenderer):
     ) -> bytes:
         if data is None:
             return b""
+        columns: list[str] = []
         if isinstance(data, Mapping) and isinstance(data.get("results"), list):
             items: list[Any] = data["results"]
+            columns = _columns_of_view((renderer_context or {}).get("view"))
         elif isinstance(data, list):
             items = data
+            columns = _columns_of_view((renderer_context or {}).get("view"))
         else:
             items = [data]
-        rows = [
-            dict(_flatten(item)) if isinstance(item, Mapping) else {"value": item} for item in items
-        ]
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        if not columns:
-            columns = _columns_of_view((renderer_context or {}).get("view"))
+        if columns:
+            rows = [{c: _value_at(item, c) for c in columns} for item in items]
+        else:
+            rows = [
+                dict(_flatten(item)) if isinstance(item, Mapping) else {"value": item}
+                for item in items
+            ]
+            columns = list(dict.fromkeys(key for row in rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         if columns:
@@ -218,6 +225,16 @@ def _flatten(item: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, A
             yield name, value
 
 
+def _value_at(item: Any, column: str) -> Any:
+    """The value of ``parent.child`` in a nest of dicts; None where a parent is missing."""
+    value = item
+    for part in column.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -229,14 +246,37 @@ def _cell(value: Any) -> Any:
 
 
 def _columns_of_view(view: Any) -> list[str]:
-    """An empty page still gets a header: the output serializer's top-level fields."""
+    """The output serializer's columns, or none for a view without one."""
     get_serializer_class = getattr(view, "get_serializer_class", None)
     if get_serializer_class is None:
         return []
     try:
-        return list(get_serializer_class()().fields)
-    except Exception:  # a view without a serializer: no header, nothing else lost
+        serializer = get_serializer_class()()
+    except Exception:  # a view without a serializer: columns from the body instead
         return []
+    return _columns_of_serializer(serializer)
+
+
+def _columns_of_serializer(serializer: serializers.Serializer, prefix: str = "") -> list[str]:
+    columns: list[str] = []
+    for name, field in serializer.fields.items():
+        nested = _nested_serializer(field)
+        if nested is None:
+            columns.append(f"{prefix}{name}")
+        else:
+            columns.extend(_columns_of_serializer(nested, prefix=f"{prefix}{name}."))
+    return columns
+
+
+def _nested_serializer(field: serializers.Field) -> serializers.Serializer | None:
+    """The one nested object a field holds (a method field by its schema annotation)."""
+    if isinstance(field, serializers.SerializerMethodField):
+        method = getattr(field.parent, field.method_name, None)
+        annotation = getattr(method, "_spectacular_annotation", {}).get("field")
+        field = annotation if isinstance(annotation, serializers.Serializer) else field
+    if isinstance(field, serializers.Serializer):  # not a ListSerializer: one object
+        return field
+    return None
 
 
 LIST_RENDERERS = [JSONRenderer, BrowsableAPIRenderer, PaginatedCSVRenderer]
@@ -263,8 +303,9 @@ FORMAT_PARAMETER = OpenApiParameter(
     OpenApiTypes.STR,
     enum=["json", "csv"],
     description=(
-        "`csv` returns the same page as CSV (nested fields flattened into `parent.child` "
-        "columns); follow the `Link` header, or raise `page_size` up to 500, for more rows. "
+        "`csv` returns the same page as CSV, with the same columns on every page: nested "
+        "objects flattened into `parent.child` columns, lists and dicts written as JSON. "
+        "Follow the `Link` header, or raise `page_size` up to 500, for more rows. "
         "Default: JSON."
     ),
 )

@@ -111,11 +111,29 @@ def test_list_queries_do_not_grow_with_the_page(client_for, list_urls, fmt):
 # --- CSV -------------------------------------------------------------------------------
 
 
-def test_csv_of_an_empty_page_still_has_a_header(analyst_client, countries):
-    response = analyst_client.get("/api/v1/rankings/", {"format": "csv"})
-    assert response.status_code == 200
-    header = response.content.decode().splitlines()[0]
-    assert header.startswith("rank,country,period,score,level")
+@pytest.mark.parametrize(
+    ("url", "empty", "full"),
+    [
+        ("/api/v1/rankings/", {"region": "Atlantis"}, {}),
+        ("/api/v1/countries/", {"search": "Atlantis"}, {"search": "Sudan"}),
+        ("/api/v1/countries/SDN/scores/", {"to": "2000-01-31"}, {}),
+        ("/api/v1/observations/", {"country": "FRA"}, {"country": "SDN"}),
+    ],
+)
+def test_csv_of_an_empty_page_has_the_columns_of_a_full_one(
+    analyst_client, scored, url, empty, full
+):
+    def header(params):
+        response = analyst_client.get(url, {"format": "csv", **params})
+        assert response.status_code == 200, response.content[:300]
+        return response.content.decode().splitlines()[0], len(response.content.splitlines())
+
+    empty_header, empty_lines = header(empty)
+    full_header, full_lines = header(full)
+    assert empty_header == full_header
+    assert empty_lines == 1 < full_lines
+    if url == "/api/v1/rankings/":
+        assert full_header.startswith("rank,country.iso3,country.name,country.region,")
 
 
 def test_csv_errors_are_a_row_too(api_client, countries):

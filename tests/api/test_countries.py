@@ -116,7 +116,7 @@ def test_csv(analyst_client, scored):
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["iso3"] for r in rows] == ["SSD", "SDN"]  # South Sudan, Sudan
-    assert rows[0]["latest_score"] == ""  # South Sudan: no score
+    assert rows[0]["latest_score.level"] == ""  # South Sudan: no score, same columns
     assert rows[1]["latest_score.level"] == "very_high"
     assert float(rows[1]["latest_score.overall"]) > 75
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 
 import pytest
@@ -121,7 +122,7 @@ def test_history_pagination_and_csv(analyst_client, scored):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert len(rows) == 18
     assert rows[-1]["period"] == "2025-06-30"
-    assert "factor_scores.RF1" in rows[-1]
+    assert json.loads(rows[-1]["factor_scores"])["RF1"] == pytest.approx(1.0)
     assert float(rows[-1]["score"]) == pytest.approx(float(rows[-1]["overall"]))
 
 
