@@ -14,6 +14,7 @@ from alerts.models import (
     Digest,
     Notification,
     RunEvaluation,
+    ScoreBaseline,
     Subscription,
 )
 
@@ -148,3 +149,16 @@ class DigestAdmin(admin.ModelAdmin):
 class RunEvaluationAdmin(admin.ModelAdmin):
     list_display = ("run", "evaluated_at", "escalations")
     readonly_fields = ("run", "evaluated_at", "escalations")
+
+
+@admin.register(ScoreBaseline)
+class ScoreBaselineAdmin(admin.ModelAdmin):
+    """What the next run of each country is compared with; written by the evaluation."""
+
+    list_display = ("country", "period", "overall", "coverage", "change_3m", "run", "evaluated_at")
+    list_select_related = ("country", "run")
+    search_fields = ("country__name", "country__iso3")
+    readonly_fields = [f.name for f in ScoreBaseline._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

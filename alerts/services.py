@@ -470,7 +470,8 @@ def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> Dispat
 
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed attempt: 30 s doubling, capped at 1 h."""
-    return min(RETRY_BASE * 2 ** min(attempts - 1, 20), RETRY_CAP)
+    doublings = max(0, min(attempts - 1, 20))  # past 20 it is the cap anyway
+    return min(RETRY_BASE * (1 << doublings), RETRY_CAP)
 
 
 def _due_notifications(now: datetime) -> Any:
@@ -929,3 +930,9 @@ def _send_digest(digest: Digest, now: datetime, build: Any) -> int:
         sent_at=now, claimed_until=None, last_error="", alert_count=count
     )
     return 1
+
+
+def delete_subscription(*, subscription: Subscription) -> None:
+    """Delete a subscription. Notifications already queued for its user are still sent:
+    they belong to the alert and the recipient, not to the subscription that chose them."""
+    subscription.delete()
