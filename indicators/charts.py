@@ -82,7 +82,7 @@ INSUFFICIENT_COLOUR = "#8a8a8a"
 # On the map, "no scores" (land without a row) must not look like Low (#ffffd4, nearly
 # white): a cool light grey, and a clearly darker grey for insufficient data, which
 # the hatched badge of the tables cannot be on a choropleth.
-MAP_NO_SCORES_COLOUR = "#e3e7ed"
+MAP_NO_SCORES_COLOUR = "#dde1e7"
 MAP_INSUFFICIENT_COLOUR = "#9a9a9a"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica Neue, Arial, sans-serif"
 
@@ -122,10 +122,14 @@ def _base_layout(**extra: Any) -> dict[str, Any]:
     return layout
 
 
+BAND_LABEL_MARGIN = 72
+
+
 def _band_shapes_and_labels(
     thresholds: Thresholds,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Shaded level bands behind a 0-100 chart, each labelled in text at the right edge."""
+    """Shaded level bands behind a 0-100 chart, each labelled in text in the right margin
+    (``BAND_LABEL_MARGIN`` wide)."""
     shapes = []
     labels = []
     for level, low, high in level_bands(thresholds):
@@ -149,9 +153,12 @@ def _band_shapes_and_labels(
             {
                 "xref": "paper",
                 "yref": "y",
+                # In the right margin, outside the plot: alert lines and the latest
+                # month's values sit at the plot's right edge and would cover them.
                 "x": 1,
                 "y": (low + high) / 2,
-                "xanchor": "right",
+                "xanchor": "left",
+                "xshift": 4,
                 "showarrow": False,
                 "text": LEVEL_LABELS[level],
                 "font": {"size": 11, "color": "#5b6473"},
@@ -258,7 +265,8 @@ def world_map_figure(scores: pd.DataFrame, *, crime: str, thresholds: Thresholds
             "showland": True,
             "landcolor": MAP_NO_SCORES_COLOUR,
             "showocean": True,
-            "oceancolor": "#eef3f8",
+            # Near white, so that the grey "no scores" land stands out from the sea.
+            "oceancolor": "#f8fafc",
             "lataxis": {"range": [-58, 85]},
         },
     )
@@ -349,7 +357,7 @@ def trend_figure(
         yaxis={"range": [-2, 102], "title": {"text": "Score (0-100)"}, "fixedrange": True},
         xaxis={"type": "date", "showgrid": False},
         legend={"orientation": "h", "y": -0.15, "x": 0},
-        margin={"l": 56, "r": 16, "t": 24, "b": 40},
+        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 24, "b": 40},
     )
     return go.Figure(data=traces, layout=layout)
 
@@ -419,8 +427,10 @@ def contributions_figure(
                 "name": "insufficient-data",
             }
         )
-        if stop - start < 3:
-            continue  # too narrow for a label; the caption under the chart explains
+        if stop - start < 3 or not traces:
+            # Too narrow for a label (the caption explains), or all of the chart, which
+            # the note in its middle says.
+            continue
         middle = periods[start] + (periods[stop - 1] - periods[start]) / 2
         annotations.append(
             {
@@ -450,15 +460,19 @@ def contributions_figure(
         "title": {"text": "Points of the overall score"},
         "rangemode": "tozero",
     }
+    xaxis: dict[str, Any] = {"type": "date", "showgrid": False}
     if not traces:
+        # Nothing for Plotly to fit the axes to: span the months, and the 0-100 scale.
         yaxis["range"] = [0, 100]
+        if len(periods):
+            xaxis["range"] = [shapes[0]["x0"], shapes[-1]["x1"]]
     layout = _base_layout(
         height=360,
         hovermode="x unified",
         shapes=shapes,
         annotations=annotations,
         yaxis=yaxis,
-        xaxis={"type": "date", "showgrid": False},
+        xaxis=xaxis,
         legend={"orientation": "h", "y": -0.15, "x": 0},
         margin={"l": 56, "r": 16, "t": 16, "b": 40},
     )
@@ -574,6 +588,7 @@ def compare_trend_figure(history: pd.DataFrame, *, thresholds: Thresholds) -> go
         yaxis={"range": [-2, 102], "title": {"text": "Overall score (0-100)"}},
         xaxis={"type": "date", "showgrid": False},
         legend={"orientation": "h", "y": -0.15, "x": 0},
+        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 16, "b": 40},
     )
     return go.Figure(data=traces, layout=layout)
 

@@ -44,6 +44,10 @@
     if (layout.geo && container.clientWidth) {
       layout.height = Math.min(420, Math.max(180, Math.round(container.clientWidth * 0.42)));
     }
+    // On a phone, fewer date ticks: a dozen tilted labels would overlap each other.
+    if (layout.xaxis && layout.xaxis.type === "date" && container.clientWidth < 520) {
+      layout.xaxis.nticks = 4;
+    }
     var config = { responsive: true, displaylogo: false };
     var topojson = container.getAttribute("data-topojson");
     if (topojson) { config.topojsonURL = topojson; }

@@ -78,6 +78,10 @@ def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
     ]
     assert [a.text for a in fig.layout.annotations] == ["Low", "Moderate", "High", "Very high"]
     assert tuple(fig.layout.yaxis.range) == (-2, 102)  # headroom for lines at 0 or 100
+    # Band labels sit in the right margin, where alert lines at the latest month can't
+    # cover them.
+    assert all((a.x, a.xanchor) == (1, "left") for a in fig.layout.annotations)
+    assert fig.layout.margin.r >= charts.BAND_LABEL_MARGIN
 
 
 def test_the_trend_chart_has_no_grey_line_when_all_data_is_sufficient():
@@ -193,6 +197,8 @@ def test_the_contributions_chart_says_so_when_every_month_has_insufficient_data(
     assert fig.data == ()
     assert "Insufficient data in every month" in fig.layout.annotations[-1].text
     assert tuple(fig.layout.yaxis.range) == (0, 100)
+    # The axis spans the grey band of those months, not Plotly's default dates.
+    assert tuple(fig.layout.xaxis.range) == ("2024-01-16", "2024-03-15")
 
 
 def test_the_waterfall_goes_from_start_to_end_through_the_factor_changes():
