@@ -18,7 +18,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerts import services
+from alerts import selectors, services
 from alerts.models import Alert, CrimeType, RuleChoice, SeverityChoice, Subscription
 from countries.models import Country
 from indicators.api import (
@@ -129,7 +129,9 @@ class AlertFilter(django_filters.FilterSet):
         return queryset.filter(status=value)
 
     def filter_region(self, queryset: QuerySet[Alert], name: str, value: str) -> QuerySet[Alert]:
-        return queryset.filter(Q(country__region=value) | Q(country__sub_region=value))
+        return queryset.filter(
+            Q(country__region__iexact=value) | Q(country__sub_region__iexact=value)
+        )
 
     def filter_mine(self, queryset: QuerySet[Alert], name: str, value: bool) -> QuerySet[Alert]:
         if not value:
@@ -181,10 +183,6 @@ ACKNOWLEDGED_EXAMPLE = {
 ALERT_ID_PATH = path_parameter("id", "Alert id.", 87)
 
 
-def alerts_queryset() -> QuerySet[Alert]:
-    return Alert.objects.select_related("country", "acknowledged_by", "resolved_by", "dismissed_by")
-
-
 @extend_schema(
     tags=["alerts"],
     summary="Alerts",
@@ -197,10 +195,11 @@ class AlertListView(ApiListView):
     serializer_class = AlertSerializer
     filterset_class = AlertFilter
     ordering_fields = ["opened_at", "severity", "period", "escalated_at"]
+    ordering_aliases = {"severity": "severity_rank"}  # info < warning < critical
     ordering = ["-opened_at"]
 
     def get_queryset(self) -> QuerySet[Alert]:
-        return alerts_queryset()
+        return selectors.alerts_for_api()
 
 
 @extend_schema(
@@ -214,7 +213,7 @@ class AlertDetailView(ApiDetailView):
     serializer_class = AlertSerializer
 
     def get_object(self) -> Alert:
-        return get_object_or_404(alerts_queryset(), pk=self.kwargs["pk"])
+        return get_object_or_404(selectors.alerts_for_api(), pk=self.kwargs["pk"])
 
 
 class Conflict(APIException):
@@ -255,7 +254,7 @@ class AlertActionView(ThrottleRefusedCallersMixin, generics.GenericAPIView):
             if hasattr(exc, "error_dict"):
                 raise ValidationError(exc.message_dict) from exc
             raise Conflict(" ".join(exc.messages)) from exc
-        return Response(AlertSerializer(alerts_queryset().get(pk=alert.pk)).data)
+        return Response(AlertSerializer(selectors.alerts_for_api().get(pk=alert.pk)).data)
 
     def perform(self, alert: Alert, request: Request) -> None:
         raise NotImplementedError
@@ -419,8 +418,7 @@ class SubscriptionAccess:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Subscription.objects.none()
         # Callers only ever see and change their own subscriptions.
-        user = self.request.user  # type: ignore[attr-defined]
-        return Subscription.objects.filter(user=user).prefetch_related("countries")
+        return selectors.subscriptions_of(self.request.user)  # type: ignore[attr-defined]
 
 
 class SubscriptionListView(SubscriptionAccess, ApiListView):
@@ -517,4 +515,5 @@ class SubscriptionDetailView(
         responses={204: None, **error_responses(404, 401, 403, 429)},
     )
     def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().delete(request, *args, **kwargs)
+        services.delete_subscription(subscription=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

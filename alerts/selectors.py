@@ -338,3 +338,30 @@ def biggest_movers(countries: Iterable[Country] | None, *, limit: int = 5) -> li
             "country__name", "country__iso3", "overall", "change_3m", "level"
         )[:limit]
     )
+
+
+# --- REST API ----------------------------------------------------------------------------
+
+
+def alerts_for_api() -> QuerySet[Alert]:
+    """Alerts with the users the API names, and ``severity_rank`` to order by severity.
+
+    ``severity_rank`` is 0 for info, 1 for warning, 2 for critical (``SEVERITY_ORDER``):
+    ordering by the severity text would put critical first and warning last.
+    """
+    from django.db.models import Case, IntegerField, Value, When
+
+    from alerts.rules import SEVERITY_ORDER
+
+    rank = Case(
+        *(When(severity=s.value, then=Value(i)) for i, s in enumerate(SEVERITY_ORDER)),
+        output_field=IntegerField(),
+    )
+    return Alert.objects.select_related(
+        "country", "acknowledged_by", "resolved_by", "dismissed_by"
+    ).annotate(severity_rank=rank)
+
+
+def subscriptions_of(user: Any) -> QuerySet[Subscription]:
+    """The user's own subscriptions, with their countries."""
+    return Subscription.objects.filter(user=user).prefetch_related("countries")

@@ -145,7 +145,11 @@ PAGINATION_HEADERS = [
 
 class StableOrderingFilter(filters.OrderingFilter):
     """``?ordering=`` with the primary key as the last key, so pages never overlap, and
-    empty values last in either direction (databases disagree on where NULL sorts)."""
+    empty values last in either direction (databases disagree on where NULL sorts).
+
+    A view's ``ordering_aliases`` maps a public ordering name to the field (or annotation)
+    that really sorts it, e.g. ``{"severity": "severity_rank"}``.
+    """
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])
@@ -154,12 +158,14 @@ class StableOrderingFilter(filters.OrderingFilter):
         return ordering
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        terms = [
-            F(term[1:]).desc(nulls_last=True)
-            if term.startswith("-")
-            else F(term).asc(nulls_last=True)
-            for term in self.get_ordering(request, queryset, view)
-        ]
+        aliases: Mapping[str, str] = getattr(view, "ordering_aliases", {})
+        terms = []
+        for term in self.get_ordering(request, queryset, view):
+            name = term.removeprefix("-")
+            field = F(aliases.get(name, name))
+            terms.append(
+                field.desc(nulls_last=True) if term.startswith("-") else field.asc(nulls_last=True)
+            )
         return queryset.order_by(*terms)
 
 

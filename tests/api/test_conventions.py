@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -10,11 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.exceptions import ValidationError
 from rest_framework.throttling import SimpleRateThrottle
 
+from alerts.models import Alert, Subscription
+from alerts.services import evaluate_red_flags, save_subscription
+from countries.models import Country
 from indicators.api_support import PaginatedCSVRenderer, api_exception_handler
 from indicators.models import Observation, RiskFactor
-from indicators.services import refresh_scores
+from indicators.services import record_observations, refresh_scores
 
-from .conftest import TODAY
+from .conftest import TODAY, observation_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +81,23 @@ def list_urls(scored, analyst) -> list[str]:
     RiskFactor.objects.filter(code="RF3").update(weight=3.0)
     refresh_scores(today=TODAY)
     Observation.objects.update(recorded_by=analyst)
+    for region in ("Africa", "Asia", "Europe"):
+        save_subscription(
+            subscription=Subscription(user=analyst, regions=[region]),
+            countries=Country.objects.filter(iso3__in=["SDN", "MMR"]),
+        )
+    # Three red-flag alerts, one acknowledged by the analyst (its user is read too).
+    record_observations(
+        rows=observation_rows([(c, "12.1", "2025-06-01", 1.0) for c in ("MMR", "UKR", "NOR")]),
+        today=TODAY,
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True),
+        now=datetime(2025, 6, 2, tzinfo=UTC),
+    )
+    Alert.objects.filter(country__iso3="MMR").update(acknowledged_by=analyst)
     return [
         "/api/v1/countries/",
         "/api/v1/countries/SDN/scores/",
@@ -85,6 +107,8 @@ def list_urls(scored, analyst) -> list[str]:
         "/api/v1/observations/",
         "/api/v1/scoring-runs/",
         "/api/v1/methodology-versions/",
+        "/api/v1/alerts/",
+        "/api/v1/subscriptions/",
     ]
 
 

@@ -318,3 +318,18 @@ def test_session_writes_need_the_csrf_token(analyst, scored):
     response = browser.post(URL, row(), format="json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
+
+
+def test_a_batch_the_service_refuses_is_all_or_nothing_with_row_errors(analyst_client, scored):
+    # Every row is well-formed, so only record_observations can find these problems.
+    rows = [row(), row(country="XXX"), row(country="MMR"), row(observed_on="2999-01-01")]
+    response = analyst_client.post(BATCH, {"observations": rows}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"] == "2 problem(s), nothing recorded."
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [
+        (2, "country"),
+        (4, "observed_on"),
+    ]
+    assert body["errors"][0]["message"] == "unknown country code 'XXX'"
+    assert Observation.objects.count() == len(OBSERVATIONS)
