@@ -108,7 +108,7 @@ class ApiPagination(PageNumberPagination):
         return response
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        paginated = super().get_paginated_response_schema(schema)
+        paginated: dict[str, Any] = super().get_paginated_response_schema(schema)
         # DRF's examples point at an ``/accounts/`` endpoint; ours read as an API page.
         for rel, page in (("next", 4), ("previous", 2)):
             paginated["properties"][rel]["example"] = (

@@ -7,6 +7,7 @@ import re
 from io import StringIO
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
@@ -208,3 +209,44 @@ def test_other_roles_cannot_see_tokens_in_the_admin(client, analyst):
     analyst.save()
     client.force_login(analyst)
     assert client.get("/admin/authtoken/tokenproxy/").status_code == 403
+
+
+def test_the_admin_shows_tokens_by_a_key_prefix_only(client, administrator, analyst):
+    key = Token.objects.create(user=analyst).key
+    client.force_login(administrator)
+    pages = [
+        "/admin/authtoken/tokenproxy/",
+        f"/admin/authtoken/tokenproxy/{analyst.pk}/change/",
+        f"/admin/authtoken/tokenproxy/{analyst.pk}/delete/",
+        f"/admin/authtoken/tokenproxy/{analyst.pk}/history/",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert key not in html, url
+        assert key[:8] not in html, url
+    assert f"{key[:4]}…" in client.get(pages[0]).content.decode()
+
+
+def test_an_administrator_sees_a_new_key_once_and_the_history_never(client, administrator, analyst):
+    client.force_login(administrator)
+    created = client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk}, follow=True)
+    key = Token.objects.get(user=analyst).key
+    assert f"The new API key for {analyst} is {key}." in created.content.decode()
+    assert key not in client.get("/admin/authtoken/tokenproxy/").content.decode()
+    assert key not in client.get("/admin/").content.decode()  # recent actions
+    revoked = client.post(
+        f"/admin/authtoken/tokenproxy/{analyst.pk}/delete/", {"post": "yes"}, follow=True
+    )
+    assert key not in revoked.content.decode()
+    assert not Token.objects.filter(user=analyst).exists()
+    assert not [r for r in LogEntry.objects.values_list("object_repr", flat=True) if key[:8] in r]
+
+
+def test_a_token_cannot_be_moved_to_another_user(client, analyst, focal_point, django_user_model):
+    superuser = django_user_model.objects.create_superuser("root", "root@example.org", "pw-123456")
+    Token.objects.create(user=analyst)
+    client.force_login(superuser)
+    client.post(f"/admin/authtoken/tokenproxy/{analyst.pk}/change/", {"user": focal_point.pk})
+    assert Token.objects.get().user == analyst
