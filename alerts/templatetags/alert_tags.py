@@ -26,8 +26,6 @@ def active_alerts(country: Any = None, limit: int = 10) -> dict[str, Any]:
     return {"alerts": alerts, "show_country": country is None}
 
 
-
-
 @register.simple_tag
 def alert_markers(country: Any) -> list[dict[str, Any]]:
     """{date, label} of each alert on a country, for marking its trend chart."""
