@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Pure modules (no Django, no I/O, no clock), type-checked strictly.
+PURE_MODULES := indicators/scoring.py alerts/rules.py indicators/charts.py
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
@@ -33,15 +35,14 @@ run: install
 
 # Lint, then every test. Integration tests need PostgreSQL and Redis; with CI=true a
 # missing service fails the run. pytest's "no tests ran" (exit 5) counts as a failure.
-test: install browser
-	$(BIN)/ruff check .
+test: install browser lint
 	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DEBUG=true $(BIN)/mypy indicators/scoring.py
+	DEBUG=true $(BIN)/mypy $(PURE_MODULES)
 
 bench: install
 	DEBUG=true DATABASE_URL="$(TEST_DATABASE_URL)_bench" $(BIN)/python bench/scoring.py

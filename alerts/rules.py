@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -139,9 +139,10 @@ def find_escalations(
 
     Returns escalations ordered by country, rule, crime.
     """
-    before = {row["country"]: row for row in baseline.to_dict("records")}
+    # to_dict types its keys as Hashable; these frames' columns are strings.
+    before = {row["country"]: row for row in _records(baseline)}
     escalations: list[Escalation] = []
-    for now in current.to_dict("records"):
+    for now in _records(current):
         then = before.get(now["country"])
         if then is not None and then.get("methodology") != now.get("methodology"):
             continue
@@ -150,6 +151,10 @@ def find_escalations(
         if surge is not None:
             escalations.append(surge)
     return sorted(escalations, key=lambda e: (e.country, e.rule.value, e.crime_type))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return cast("list[dict[str, Any]]", frame.to_dict("records"))
 
 
 def find_red_flags(
