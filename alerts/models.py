@@ -368,6 +368,21 @@ class RunEvaluation(models.Model):
         return f"Run {self.run_id} evaluated: {self.escalations} escalation(s)"
 
 
+# The score fields a baseline keeps of a run's latest period (besides its identity).
+BASELINE_NUMBER_FIELDS = (
+    "overall",
+    "genocide",
+    "crimes_against_humanity",
+    "war_crimes",
+    "coverage",
+    "coverage_genocide",
+    "coverage_crimes_against_humanity",
+    "coverage_war_crimes",
+    "change_3m",
+    "change_3m_z",
+)
+
+
 class ScoreBaseline(models.Model):
     """A country's latest-period scores as the alert rules last evaluated them.
 

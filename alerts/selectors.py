@@ -11,7 +11,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 
-from alerts.models import Alert, AlertSettings, Notification, ScoreBaseline, Subscription
+from alerts.models import (
+    BASELINE_NUMBER_FIELDS,
+    Alert,
+    AlertSettings,
+    Notification,
+    ScoreBaseline,
+    Subscription,
+)
 from alerts.rules import AlertThresholds, Severity, red_flag_window_start
 from countries.models import Country
 from indicators import selectors as indicator_selectors
@@ -87,19 +94,7 @@ def score_baselines(countries: Iterable[str], *, for_update: bool = False) -> pd
     SCORE_COLUMNS but change_12m, with methodology and run_started_at. One query;
     ``for_update`` locks the rows (inside a transaction) so that two evaluations of the
     same country take turns."""
-    fields = [
-        "overall",
-        "genocide",
-        "crimes_against_humanity",
-        "war_crimes",
-        "coverage",
-        "coverage_genocide",
-        "coverage_crimes_against_humanity",
-        "coverage_war_crimes",
-        "change_3m",
-        "change_3m_z",
-        "contributions",
-    ]
+    fields = [*BASELINE_NUMBER_FIELDS, "contributions"]
     baselines = ScoreBaseline.objects.filter(country__iso3__in=list(countries))
     if for_update:
         baselines = baselines.select_for_update(of=("self",))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from countries.models import Country, MassKillingEpisode
 
@@ -20,13 +20,16 @@ def countries_by_code() -> dict[str, Country]:
     return {country.iso3: country for country in Country.objects.all()}
 
 
+def _episodes_of(country: Country) -> QuerySet[MassKillingEpisode]:
+    """Newest first, ongoing ones first of all."""
+    return MassKillingEpisode.objects.filter(country=country).order_by(
+        F("end_year").desc(nulls_first=True), "-start_year", "pk"
+    )
+
+
 def mass_killing_episodes(*, country: Country) -> list[MassKillingEpisode]:
     """The country's recorded episodes, newest first (ongoing ones first of all), one query."""
-    return list(
-        MassKillingEpisode.objects.filter(country=country).order_by(
-            F("end_year").desc(nulls_first=True), "-start_year", "pk"
-        )
-    )
+    return list(_episodes_of(country))
 
 
 EPISODE_EXPORT_COLUMNS = [
@@ -46,9 +49,7 @@ EPISODE_EXPORT_COLUMNS = [
 def mass_killing_episode_rows(*, country: Country) -> list[tuple[object, ...]]:
     """The country's episodes as rows of ``EPISODE_EXPORT_COLUMNS``, in one query."""
     return list(
-        MassKillingEpisode.objects.filter(country=country)
-        .order_by(F("end_year").desc(nulls_first=True), "-start_year", "pk")
-        .values_list(
+        _episodes_of(country).values_list(
             "country__iso3",
             "start_year",
             "end_year",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -319,12 +320,11 @@ class CountryObservationsCsvView(RoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, iso3: str) -> HttpResponse:
         country = get_object_or_404(Country, iso3=iso3.upper())
-        response = _csv_response(f"{country.iso3}-observations.csv")
-        writer = csv.writer(response)
-        writer.writerow(selectors.OBSERVATION_EXPORT_COLUMNS)
-        for row in selectors.country_observation_rows(country=country):
-            writer.writerow([_csv_cell(value) for value in row])
-        return response
+        return _rows_csv_response(
+            f"{country.iso3}-observations.csv",
+            selectors.OBSERVATION_EXPORT_COLUMNS,
+            selectors.country_observation_rows(country=country),
+        )
 
 
 class CountryEpisodesCsvView(RoleRequiredMixin, View):
@@ -332,12 +332,11 @@ class CountryEpisodesCsvView(RoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, iso3: str) -> HttpResponse:
         country = get_object_or_404(Country, iso3=iso3.upper())
-        response = _csv_response(f"{country.iso3}-mass-killing-episodes.csv")
-        writer = csv.writer(response)
-        writer.writerow(country_selectors.EPISODE_EXPORT_COLUMNS)
-        for row in country_selectors.mass_killing_episode_rows(country=country):
-            writer.writerow([_csv_cell(value) for value in row])
-        return response
+        return _rows_csv_response(
+            f"{country.iso3}-mass-killing-episodes.csv",
+            country_selectors.EPISODE_EXPORT_COLUMNS,
+            country_selectors.mass_killing_episode_rows(country=country),
+        )
 
 
 def _csv_response(filename: str) -> HttpResponse:
@@ -349,6 +348,18 @@ def _csv_response(filename: str) -> HttpResponse:
 def _csv_number(value: Any) -> Any:
     value = _clean(value)
     return "" if value is None else value
+
+
+def _rows_csv_response(
+    filename: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> HttpResponse:
+    """A CSV download: a header of ``columns``, then ``rows`` made formula-safe."""
+    response = _csv_response(filename)
+    writer = csv.writer(response)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(value) for value in row])
+    return response
 
 
 def _csv_cell(value: Any) -> Any:
