@@ -24,7 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token
@@ -808,23 +808,34 @@ def _write_scores(
     table["contributions"] = _sparse_dicts(result.contributions[keep], drop_zero=True)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            _upsert_scores_with_copy(table)
+            # Replace the run's scope in one go: no row references a score, and COPY
+            # straight into the table is about twice as fast as an upsert through a
+            # temporary table (the old rows stay visible to readers until commit).
+            _scores_in_scope(run, country_ids, periods).delete()
+            _copy_scores(table)
         else:
             _upsert_scores_with_orm(table)
-        _delete_stale_scores(run, country_ids, periods)
+            _delete_stale_scores(run, country_ids, periods)
     return len(table)
+
+
+def _scores_in_scope(
+    run: ScoringRun, country_ids: Mapping[str, int] | None, periods: Collection[date] | None
+) -> QuerySet[RiskScore]:
+    """The stored scores of the run's methodology, countries and periods."""
+    scores = RiskScore.objects.filter(methodology_id=run.methodology_id)
+    if country_ids is not None:
+        scores = scores.filter(country_id__in=list(country_ids.values()))
+    if periods is not None:
+        scores = scores.filter(period__in=list(periods))
+    return scores
 
 
 def _delete_stale_scores(
     run: ScoringRun, country_ids: Mapping[str, int] | None, periods: Collection[date] | None
 ) -> None:
     """Scores of this methodology and scope that ``run`` did not write (their data went)."""
-    stale = RiskScore.objects.filter(methodology_id=run.methodology_id).exclude(run=run)
-    if country_ids is not None:
-        stale = stale.filter(country_id__in=list(country_ids.values()))
-    if periods is not None:
-        stale = stale.filter(period__in=list(periods))
-    stale.delete()
+    _scores_in_scope(run, country_ids, periods).exclude(run=run).delete()
 
 
 def _upsert_scores_with_orm(table: pd.DataFrame) -> None:
@@ -838,37 +849,21 @@ def _upsert_scores_with_orm(table: pd.DataFrame) -> None:
     )
 
 
-def _upsert_scores_with_copy(table: pd.DataFrame) -> None:
-    """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT UPDATE.
-
-    Ten times faster than a batched ORM upsert for a full refresh (70,000 rows).
-    """
+def _copy_scores(table: pd.DataFrame) -> None:
+    """PostgreSQL: COPY the rows into the score table (its scope was emptied first)."""
     table = table.assign(
         factor_scores=[json.dumps(d) for d in table["factor_scores"]],
         contributions=[json.dumps(d) for d in table["contributions"]],
     )
-    columns = ", ".join(table.columns)
-    key = "methodology_id, country_id, period"
-    updates = ", ".join(
-        f"{column} = EXCLUDED.{column}"
-        for column in table.columns
-        if column not in {"methodology_id", "country_id", "period"}
-    )
     buffer = io.StringIO()
     table.to_csv(buffer, header=False, index=False)
     buffer.seek(0)
-    score_table = RiskScore._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE score_upload ON COMMIT DROP AS "
-            f"SELECT {columns} FROM {score_table} WITH NO DATA"
+        cursor.copy_expert(
+            f"COPY {RiskScore._meta.db_table} ({', '.join(table.columns)}) "
+            "FROM STDIN WITH (FORMAT csv)",
+            buffer,
         )
-        cursor.copy_expert(f"COPY score_upload ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-        cursor.execute(
-            f"INSERT INTO {score_table} ({columns}) SELECT {columns} FROM score_upload "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-        )
-        cursor.execute("DROP TABLE score_upload")
 
 
 def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, float]]:
