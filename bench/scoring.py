@@ -97,9 +97,12 @@ def load_synthetic_observations() -> int:
     import numpy as np
     from django.db import connection
 
+    from alerts.models import Alert
     from countries.models import Country
     from indicators.models import Indicator, Observation, RiskScore, ScoringRun
 
+    # Scoring runs raise alerts (in process here), and an alert keeps its run.
+    Alert.objects.all().delete()
     RiskScore.objects.all().delete()
     ScoringRun.objects.all().delete()
     Observation.objects.all().delete()
