@@ -237,15 +237,19 @@ class RiskLevel(models.TextChoices):
 class RiskScore(models.Model):
     """A country's scores for one month-end under one methodology version.
 
-    Rows are upserted per (methodology, country, period): a later run under the same
+    Rows are written per (methodology, country, period): a later run under the same
     weights replaces the values and points ``run`` at itself, while scores computed
     under earlier weights stay as they were.
     """
 
-    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="risk_scores")
+    # No single-column indexes on country and methodology: the composite indexes below
+    # lead with them, and every index slows the bulk write of a full refresh.
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, related_name="risk_scores", db_index=False
+    )
     period = models.DateField(help_text="The month end the score is as of.")
     methodology = models.ForeignKey(
-        MethodologyVersion, on_delete=models.PROTECT, related_name="scores"
+        MethodologyVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
     )
     run = models.ForeignKey(ScoringRun, on_delete=models.PROTECT, related_name="scores")
     overall = models.FloatField(null=True, blank=True)
