@@ -10,7 +10,12 @@ from django.db.models import Q
 
 from alerts.rules import Rule, Severity
 from countries.models import Country
-from indicators.models import MethodologyVersion, Observation, ScoringRun
+from indicators.models import (
+    RISK_SCORE_NUMBER_FIELDS,
+    MethodologyVersion,
+    Observation,
+    ScoringRun,
+)
 
 
 class SeverityChoice(models.TextChoices):
@@ -369,18 +374,7 @@ class RunEvaluation(models.Model):
 
 
 # The score fields a baseline keeps of a run's latest period (besides its identity).
-BASELINE_NUMBER_FIELDS = (
-    "overall",
-    "genocide",
-    "crimes_against_humanity",
-    "war_crimes",
-    "coverage",
-    "coverage_genocide",
-    "coverage_crimes_against_humanity",
-    "coverage_war_crimes",
-    "change_3m",
-    "change_3m_z",
-)
+BASELINE_NUMBER_FIELDS = tuple(f for f in RISK_SCORE_NUMBER_FIELDS if f != "change_12m")
 
 
 class ScoreBaseline(models.Model):

@@ -22,25 +22,16 @@ from alerts.models import (
 from alerts.rules import AlertThresholds, Severity, red_flag_window_start
 from countries.models import Country
 from indicators import selectors as indicator_selectors
-from indicators.models import Observation, RiskLevel, RiskScore, ScoringRun
+from indicators.models import (
+    RISK_SCORE_NUMBER_FIELDS,
+    Observation,
+    RiskLevel,
+    RiskScore,
+    ScoringRun,
+)
 from indicators.roles import Role
 
-SCORE_COLUMNS = [
-    "country",
-    "period",
-    "overall",
-    "genocide",
-    "crimes_against_humanity",
-    "war_crimes",
-    "coverage",
-    "coverage_genocide",
-    "coverage_crimes_against_humanity",
-    "coverage_war_crimes",
-    "change_3m",
-    "change_12m",
-    "change_3m_z",
-    "contributions",
-]
+SCORE_COLUMNS = ["country", "period", *RISK_SCORE_NUMBER_FIELDS, "contributions"]
 
 
 def alert_settings() -> AlertSettings:

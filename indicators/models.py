@@ -234,6 +234,23 @@ class RiskLevel(models.TextChoices):
     VERY_HIGH = "very_high", "Very high"
 
 
+# RiskScore's numeric score fields, in the engine's column names: what a scoring run
+# writes besides identity, level, overall crime and the per-factor dicts.
+RISK_SCORE_NUMBER_FIELDS = (
+    "overall",
+    "genocide",
+    "crimes_against_humanity",
+    "war_crimes",
+    "coverage",
+    "coverage_genocide",
+    "coverage_crimes_against_humanity",
+    "coverage_war_crimes",
+    "change_3m",
+    "change_12m",
+    "change_3m_z",
+)
+
+
 class RiskScore(models.Model):
     """A country's scores for one month-end under one methodology version.
 

@@ -32,6 +32,7 @@ from rest_framework.authtoken.models import Token
 from countries.models import Country
 from indicators import scoring, selectors
 from indicators.models import (
+    RISK_SCORE_NUMBER_FIELDS,
     CrimeGroup,
     Indicator,
     MethodologyVersion,
@@ -608,35 +609,10 @@ def _weights_of(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame
 
 # --- Scores ----------------------------------------------------------------------------
 
-SCORE_NUMBER_COLUMNS = [
-    "overall",
-    "genocide",
-    "crimes_against_humanity",
-    "war_crimes",
-    "coverage",
-    "coverage_genocide",
-    "coverage_crimes_against_humanity",
-    "coverage_war_crimes",
-    "change_3m",
-    "change_12m",
-    "change_3m_z",
-]
-
-
 SCORE_VALUE_FIELDS = [
-    "overall",
-    "genocide",
-    "crimes_against_humanity",
-    "war_crimes",
+    *RISK_SCORE_NUMBER_FIELDS,
     "overall_crime",
     "level",
-    "coverage",
-    "coverage_genocide",
-    "coverage_crimes_against_humanity",
-    "coverage_war_crimes",
-    "change_3m",
-    "change_12m",
-    "change_3m_z",
     "factor_scores",
     "contributions",
     "run",
@@ -797,7 +773,7 @@ def _write_scores(
             "iso3", "id"
         )
     )
-    table = scores[SCORE_NUMBER_COLUMNS].round(4)
+    table = scores[list(RISK_SCORE_NUMBER_FIELDS)].round(4)
     table.insert(0, "country_id", scores["country"].map(id_by_iso3))
     table.insert(1, "period", scores["period"].dt.date)
     table["methodology_id"] = run.methodology_id
