@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from alerts import rules, selectors
+from alerts import leases, rules, selectors
 from alerts.models import (
     BASELINE_NUMBER_FIELDS,
     Alert,
@@ -37,10 +37,12 @@ from indicators.roles import Role, has_role
 
 logger = logging.getLogger(__name__)
 
-# A claimed notification not finished within this lease can be claimed again (a worker
-# killed mid-send loses nothing; the stable Message-ID lets mail clients merge the rare
-# duplicate).
-CLAIM_LEASE = timedelta(minutes=5)
+# A dispatcher holds each notification from the moment it claims it, for this long, and
+# renews the hold while the send runs (see alerts/leases.py): a row goes to another
+# dispatcher only once its holder has stopped renewing, i.e. died. The stable Message-ID
+# lets mail clients merge the one duplicate that can still happen (the holder died after
+# the relay accepted the message and before the row was marked sent).
+DELIVERY_LEASE = timedelta(minutes=5)
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 RED_FLAG_SAFETY_WINDOW = timedelta(days=7)
@@ -401,8 +403,19 @@ class DispatchResult:
     failed: int
 
 
-def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> DispatchResult:
+def dispatch_pending(
+    *,
+    now: datetime | None = None,
+    limit: int = 200,
+    lease: timedelta = DELIVERY_LEASE,
+    clock: leases.Clock = timezone.now,
+) -> DispatchResult:
     """Send pending notifications that are due; each row is claimed before it is sent.
+
+    ``now`` decides which rows are due and is stored as their sent time. Leases run on
+    ``clock`` (the real time, read at each claim and renewal): a row is claimed for
+    ``lease`` from the moment it is claimed, and renewed while it is being sent, so two
+    dispatchers never send the same row unless its holder died mid-send.
 
     Failures are retried with exponential back-off (30 s, 1 min, 2 min, ... capped at
     1 h; with the default 31 attempts the last comes about 24 h after the first). Any
@@ -411,21 +424,28 @@ def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> Dispat
     permanent failure, the row is marked failed and the failure is recorded on the
     alert. Running this twice sends once.
     """
-    now = now or timezone.now()
+    now = now or clock()
     max_attempts = selectors.alert_settings().max_delivery_attempts
-    due = _due_notifications(now).values_list("pk", flat=True)[:limit]
+    due = list(
+        _due_notifications(now)
+        .filter(leases.unclaimed(clock()))
+        .values_list("pk", flat=True)[:limit]
+    )
     sent = retrying = failed = 0
-    for pk in list(due):
-        claimed = (
-            _due_notifications(now)
-            .filter(pk=pk)
-            .update(claimed_until=now + CLAIM_LEASE, attempts=F("attempts") + 1)
+    for pk in due:
+        held = leases.claim(
+            _due_notifications(now),
+            pk=pk,
+            length=lease,
+            clock=clock,
+            attempts=F("attempts") + 1,
         )
-        if not claimed:
-            continue  # another dispatcher has it
+        if held is None:
+            continue  # another dispatcher has it, or has sent it
         notification = Notification.objects.select_related("alert__country", "recipient").get(pk=pk)
         try:
-            TRANSPORTS[notification.channel]().send(notification)
+            with held.kept():
+                TRANSPORTS[notification.channel]().send(notification)
         except Exception as exc:
             # Whatever the cause (a template error, a bad address, an HTTP library error),
             # one row must not stall the outbox or retry forever without a trace.
@@ -433,21 +453,24 @@ def dispatch_pending(*, now: datetime | None = None, limit: int = 200) -> Dispat
             error = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, TransportError):
                 logger.exception("Notification %s could not be sent", pk)
+            # A row taken over meanwhile is the new holder's to finish: neither is counted.
             if permanent or notification.attempts >= max_attempts:
-                failed += 1
-                _mark_failed(notification, error, now)
-            else:
+                if _mark_failed(notification, held, error, now):
+                    failed += 1
+            elif held.release(
+                last_error=error, next_attempt_at=now + retry_delay(notification.attempts)
+            ):
                 retrying += 1
-                Notification.objects.filter(pk=pk).update(
-                    last_error=error,
-                    next_attempt_at=now + retry_delay(notification.attempts),
-                    claimed_until=None,
-                )
         else:
             sent += 1
-            Notification.objects.filter(pk=pk).update(
-                sent_at=now, claimed_until=None, last_error=""
-            )
+            if not held.release(sent_at=now, last_error=""):
+                # Our lease passed to another dispatcher during a send that outlasted it
+                # without renewals (the database was unreachable): the relay may get this
+                # message twice. It *was* sent, so record that, over whatever claim is left.
+                logger.warning("Notification %s was sent after its lease was lost", pk)
+                Notification.objects.filter(pk=pk, sent_at__isnull=True).update(
+                    sent_at=now, claimed_until=None, last_error=""
+                )
     return DispatchResult(sent=sent, retrying=retrying, failed=failed)
 
 
@@ -458,20 +481,17 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _due_notifications(now: datetime) -> Any:
-    return (
-        Notification.objects.filter(
-            sent_at__isnull=True, failed_at__isnull=True, next_attempt_at__lte=now
-        )
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .order_by("next_attempt_at", "pk")
-    )
+    """Unsent, unfailed rows whose next attempt is due at ``now``, held or not."""
+    return Notification.objects.filter(
+        sent_at__isnull=True, failed_at__isnull=True, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "pk")
 
 
-def _mark_failed(notification: Notification, error: str, now: datetime) -> None:
+def _mark_failed(notification: Notification, held: leases.Lease, error: str, now: datetime) -> bool:
+    """Mark the row failed and say so on the alert; False if the row is no longer ours."""
     with transaction.atomic():
-        Notification.objects.filter(pk=notification.pk).update(
-            failed_at=now, last_error=error, claimed_until=None
-        )
+        if not held.release(failed_at=now, last_error=error):
+            return False
         _record(
             notification.alert,
             AlertEvent.Kind.DELIVERY_FAILED,
@@ -480,6 +500,7 @@ def _mark_failed(notification: Notification, error: str, now: datetime) -> None:
             now,
             data={"notification": notification.pk},
         )
+    return True
 
 
 def retry_failed_notifications(
@@ -714,20 +735,21 @@ def save_subscription(*, subscription: Subscription, countries: Iterable[Country
 
 # --- Digests ---------------------------------------------------------------------------
 
-# A digest claimed by a worker and not finished within this lease can be claimed again.
+# A digest is held like a notification (see DELIVERY_LEASE and alerts/leases.py).
 DIGEST_LEASE = timedelta(minutes=10)
 # Digests that could not be sent are retried on later runs for this long.
 DIGEST_RETRY_WINDOW = timedelta(days=7)
 
 
-def send_daily_digests(*, now: datetime | None = None) -> int:
+def send_daily_digests(*, now: datetime | None = None, clock: leases.Clock = timezone.now) -> int:
     """Yesterday's alerts (UTC day) for digest subscribers, one e-mail each, at most once.
 
     A digest row is created per subscriber with alerts that day, then every unsent
     digest of the last week is claimed and sent, so a day's digest that failed goes
-    out on a later run. Returns the number sent.
+    out on a later run. Leases run on ``clock``, as in ``dispatch_pending``. Returns the
+    number sent.
     """
-    now = now or timezone.now()
+    now = now or clock()
     end = _midnight(now)
     start = end - timedelta(days=1)
     alerts = list(selectors.alerts_between(start, end))
@@ -735,12 +757,14 @@ def send_daily_digests(*, now: datetime | None = None) -> int:
         if matched:
             _create_digest(user, Digest.Kind.DAILY, start, end, now)
     return sum(
-        _send_digest(digest, now, _daily_context)
+        _send_digest(digest, now, clock, _daily_context)
         for digest in _unsent_digests(Digest.Kind.DAILY, now)
     )
 
 
-def send_weekly_summaries(*, now: datetime | None = None) -> int:
+def send_weekly_summaries(
+    *, now: datetime | None = None, clock: leases.Clock = timezone.now
+) -> int:
     """Last week's (Monday to Monday, UTC) new, open and resolved alerts and the biggest
     movers, for every focal point and every weekly-summary subscriber.
 
@@ -755,7 +779,7 @@ def send_weekly_summaries(*, now: datetime | None = None) -> int:
         for user in selectors.weekly_summary_recipients():
             _create_digest(user, Digest.Kind.WEEKLY, start, end, now)
     return sum(
-        _send_digest(digest, now, _weekly_context)
+        _send_digest(digest, now, clock, _weekly_context)
         for digest in _unsent_digests(Digest.Kind.WEEKLY, now)
     )
 
@@ -877,41 +901,47 @@ def _unsent_digests(kind: str, now: datetime) -> list[Digest]:
     )
 
 
-def _send_digest(digest: Digest, now: datetime, build: Any) -> int:
-    """Claim one digest (a conditional UPDATE on its lease: two workers never both send
-    it), send it, and only then mark it sent. A failure releases the claim with the
-    error, for a later run."""
-    claimed = (
-        Digest.objects.filter(pk=digest.pk, sent_at__isnull=True)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + DIGEST_LEASE, attempts=F("attempts") + 1)
+def _send_digest(digest: Digest, now: datetime, clock: leases.Clock, build: Any) -> int:
+    """Claim one digest (a lease: two workers never both send it), send it, and only then
+    mark it sent. A failure gives the claim up with the error, for a later run."""
+    held = leases.claim(
+        Digest.objects.filter(sent_at__isnull=True),
+        pk=digest.pk,
+        length=DIGEST_LEASE,
+        clock=clock,
+        attempts=F("attempts") + 1,
     )
-    if not claimed:
+    if held is None:
         return 0  # sent already, or another worker is sending it
     user, kind = digest.user, digest.kind
     try:
-        context = {
-            **build(digest),
-            "user": user,
-            "inbox_url": absolute_url("/alerts/"),
-            "site_url": settings.SITE_URL,
-        }
-        count = len(context.get("alerts", context.get("new", [])))
-        send_mail_message(
-            to=user.email,
-            subject=" ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split()),
-            text=render_to_string(f"alerts/email/{kind}.txt", context),
-            html=render_to_string(f"alerts/email/{kind}.html", context),
-            message_id=digest.message_id,
-        )
+        with held.kept():
+            context = {
+                **build(digest),
+                "user": user,
+                "inbox_url": absolute_url("/alerts/"),
+                "site_url": settings.SITE_URL,
+            }
+            count = len(context.get("alerts", context.get("new", [])))
+            send_mail_message(
+                to=user.email,
+                subject=" ".join(
+                    render_to_string(f"alerts/email/{kind}_subject.txt", context).split()
+                ),
+                text=render_to_string(f"alerts/email/{kind}.txt", context),
+                html=render_to_string(f"alerts/email/{kind}.html", context),
+                message_id=digest.message_id,
+            )
     except Exception as exc:
         error = str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
-        Digest.objects.filter(pk=digest.pk).update(claimed_until=None, last_error=error)
+        held.release(last_error=error)
         logger.warning("Digest %s for %s failed: %s", kind, user, error)
         return 0
-    Digest.objects.filter(pk=digest.pk).update(
-        sent_at=now, claimed_until=None, last_error="", alert_count=count
-    )
+    if not held.release(sent_at=now, last_error="", alert_count=count):
+        logger.warning("Digest %s was sent after its lease was lost", digest.pk)
+        Digest.objects.filter(pk=digest.pk, sent_at__isnull=True).update(
+            sent_at=now, claimed_until=None, last_error="", alert_count=count
+        )
     return 1
 
 

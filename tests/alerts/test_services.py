@@ -579,9 +579,10 @@ def test_a_digest_claimed_by_another_worker_is_not_sent_until_its_lease_ends(
         next_morning,
     )
     Digest.objects.update(claimed_until=next_morning + timedelta(minutes=5))  # the other one
-    assert services.send_daily_digests(now=next_morning) == 0
+    assert services.send_daily_digests(now=next_morning, clock=lambda: next_morning) == 0
     assert mailoutbox == []
-    assert services.send_daily_digests(now=next_morning + timedelta(minutes=6)) == 1
+    later = next_morning + timedelta(minutes=6)
+    assert services.send_daily_digests(now=later, clock=lambda: later) == 1
     assert len(mailoutbox) == 1
 
 
