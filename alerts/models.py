@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from alerts.rules import Rule, Severity
+from alerts.webhook_addresses import validate_webhook_url
 from countries.models import Country
 from indicators.models import (
     RISK_SCORE_NUMBER_FIELDS,
@@ -109,7 +110,10 @@ class Subscription(models.Model):
     )
     delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.IMMEDIATE)
     webhook_url = models.URLField(
-        blank=True, help_text="Also post each alert as signed JSON to this URL (chat, ticketing)."
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Also post each alert as signed JSON to this URL (chat, ticketing); "
+        "public internet addresses only.",
     )
     webhook_secret = models.CharField(max_length=64, blank=True, editable=False)
     weekly_summary = models.BooleanField(default=True)

@@ -31,6 +31,7 @@ from alerts.models import (
     Subscription,
 )
 from alerts.transports import ACK_SALT, TRANSPORTS, TransportError, absolute_url, send_mail_message
+from alerts.webhook_addresses import validate_webhook_url
 from countries.models import Country
 from indicators.models import Observation, ScoringRun
 from indicators.roles import Role, has_role
@@ -722,7 +723,15 @@ def _require(alert: Alert, user: Any) -> None:
 
 
 def save_subscription(*, subscription: Subscription, countries: Iterable[Country]) -> Subscription:
-    """Create or update a subscription; a webhook gets its signing secret once."""
+    """Create or update a subscription; a webhook gets its signing secret once.
+
+    Raises ``ValidationError`` for a webhook URL that may not be posted to (see
+    ``alerts.webhook_addresses``) and for a subscription that covers nothing.
+    """
+    try:
+        validate_webhook_url(subscription.webhook_url)
+    except ValidationError as exc:
+        raise ValidationError({"webhook_url": exc.messages}) from exc
     if subscription.webhook_url and not subscription.webhook_secret:
         subscription.webhook_secret = Subscription.new_webhook_secret()
     if not subscription.all_countries and not subscription.regions and not list(countries):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -16,7 +18,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from alerts import selectors
+from alerts import selectors, webhook_addresses
 from alerts.models import Alert, Notification, RuleChoice
 
 ACK_SALT = "alerts.acknowledge"
@@ -100,13 +102,63 @@ class EmailTransport:
         )
 
 
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects only to an address of the host that passed the public-address check."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = webhook_addresses.connect
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """The same over TLS; the certificate is still verified against the host name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = webhook_addresses.connect
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_CheckedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def _webhook_opener() -> urllib.request.OpenerDirector:
+    """http and https only, straight to the checked address: no proxy from the environment
+    (it would resolve the host itself), no redirects (a 3xx could point anywhere), no
+    file:, ftp: or data: URLs."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        _CheckedHTTPHandler(),
+        _CheckedHTTPSHandler(context=ssl.create_default_context()),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
 class WebhookTransport:
     """POSTs the alert as JSON, signed with HMAC-SHA256 of the body under the subscriber's
-    secret, in ``X-EarlyWarning-Signature: sha256=<hex>``."""
+    secret, in ``X-EarlyWarning-Signature: sha256=<hex>``.
+
+    Only to public addresses (see ``alerts.webhook_addresses``): the URL is checked again
+    and its host resolved and checked at every delivery; a refused target fails at once.
+    """
 
     timeout = 10
 
     def send(self, notification: Notification) -> None:
+        try:
+            webhook_addresses.check_url(notification.target)
+        except webhook_addresses.RefusedWebhookTarget as exc:
+            raise TransportError(f"Webhook refused: {exc}", permanent=True) from exc
         context = alert_context(notification)
         alert = notification.alert
         body = json.dumps(
@@ -144,12 +196,18 @@ class WebhookTransport:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _webhook_opener().open(request, timeout=self.timeout) as response:
                 response.read()
+        except webhook_addresses.RefusedWebhookTarget as exc:
+            raise TransportError(f"Webhook refused: {exc}", permanent=True) from exc
         except urllib.error.HTTPError as exc:
-            # 4xx other than 408/429 will not succeed on retry.
-            permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
-            raise TransportError(f"HTTP {exc.code} from webhook", permanent=permanent) from exc
+            # 4xx other than 408/429 will not succeed on retry, nor will a redirect (not
+            # followed: the subscriber should give the final address).
+            permanent = (300 <= exc.code < 500) and exc.code not in (408, 429)
+            hint = ": redirects are not followed" if 300 <= exc.code < 400 else ""
+            raise TransportError(
+                f"HTTP {exc.code} from webhook{hint}", permanent=permanent
+            ) from exc
         except (TimeoutError, urllib.error.URLError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
 

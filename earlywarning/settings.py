@@ -158,6 +158,11 @@ SCORING_RUN_FINISHED_TASKS = ["alerts.tasks.evaluate_scoring_run"]
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 ALERT_ACK_LINK_MAX_AGE_DAYS = env_int("ALERT_ACK_LINK_MAX_AGE_DAYS", 7)
 
+# --- Webhooks --------------------------------------------------------------------------
+# Webhooks go only to public internet addresses. Internal hosts a deployment trusts, as
+# host names, IP addresses or networks (10.1.0.0/16), or * for any; empty allows none.
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOW_PRIVATE_HOSTS", [])
+
 # --- Security --------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import ipaddress
+import socket
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from alerts import services
+from alerts import services, webhook_addresses
 from alerts.models import Alert, Subscription
 from alerts.services import save_subscription
 from countries.models import Country
@@ -14,6 +16,30 @@ from indicators.services import record_observations
 
 TODAY = date(2024, 6, 15)
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Webhook host names resolve from this table, never over the network; a name not in
+    it does not resolve (as on a closed network). IP literals resolve to themselves."""
+    table: dict[str, list[str]] = {}
+
+    def resolve(host: str, port: int) -> list[Any]:
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            if host not in table:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            addresses = table[host]
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in addresses
+        ]
+
+    monkeypatch.setattr(webhook_addresses, "resolve", resolve)
+    return table
 
 
 def observe(
