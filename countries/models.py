@@ -40,11 +40,13 @@ class Country(models.Model):
 
 
 class MassKillingEpisode(models.Model):
-    """A past (or ongoing) episode of mass killing in a country, as recorded by an analyst.
+    """A past (or ongoing) episode of mass killing in a country.
 
     The best predictor of atrocity is past atrocity, so the country page lists these.
-    Nothing is preloaded: the public data sets of episodes are not part of this
-    installation, and an empty list means "none recorded here", never "none happened".
+    Episodes come from a public episode list (``event_code`` set, refreshed by
+    ``import_public_data``: a newer file updates them rather than adding duplicates) or
+    are recorded by an administrator. An empty list means "none recorded here", never
+    "none happened".
     """
 
     country = models.ForeignKey(
@@ -53,6 +55,21 @@ class MassKillingEpisode(models.Model):
     start_year = models.PositiveSmallIntegerField()
     end_year = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Empty while the episode is ongoing."
+    )
+    event_code = models.CharField(
+        max_length=30,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The episode list's identifier (e.g. rwa1994s1); empty for hand-made records.",
+    )
+    state_led = models.BooleanField(
+        null=True, blank=True, help_text="Led by the state (yes) or by non-state groups (no)."
+    )
+    ethnic_groups_targeted = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Ethnic groups targeted: 0 none (other grounds), 1 one group, 2 several.",
     )
     perpetrator = models.CharField(max_length=200, blank=True)
     description = models.TextField(help_text="What happened, and to whom.")

@@ -87,8 +87,48 @@ class Indicator(models.Model):
         return self.staleness_days or DEFAULT_STALENESS_DAYS
 
 
+class DataSet(models.Model):
+    """A public data set the importers read: where it comes from, its terms, its last import.
+
+    Rows are written by ``import_public_data`` from the mapping file
+    (``indicators/sources/mapping.yaml``); the files themselves stay in the data folder.
+    """
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    short = models.CharField(max_length=40, help_text="Short name, used in source labels.")
+    version = models.CharField(max_length=80)
+    provider = models.CharField(max_length=200)
+    licence = models.CharField(max_length=200)
+    share_alike = models.BooleanField(
+        default=False, help_text="Derived numbers must carry the same licence and attribution."
+    )
+    citation = models.TextField(blank=True)
+    url = models.URLField(max_length=500, blank=True, help_text="Where to download it.")
+    file_name = models.CharField(max_length=200)
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the file, the mapping and the importer at the last import.",
+    )
+    imported_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="The last import's summary.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.short} {self.version}"
+
+
 class Observation(models.Model):
-    """A sourced severity value in [0, 1] for one indicator in one country on one date."""
+    """A sourced severity value in [0, 1] for one indicator in one country on one date.
+
+    Analysts' assessments have no ``dataset``; values derived from a public data set
+    keep it with the ``variable`` and the ``raw_value`` they were computed from. An
+    analyst's assessment that ``overrides_data`` replaces the data-derived values of the
+    same country, indicator and date in the scores (see ``indicators/scoring.py``).
+    """
 
     class Confidence(models.TextChoices):
         LOW = "low", "Low"
@@ -112,6 +152,19 @@ class Observation(models.Model):
         blank=True,
         related_name="observations",
     )
+    dataset = models.ForeignKey(
+        DataSet, on_delete=models.PROTECT, null=True, blank=True, related_name="observations"
+    )
+    variable = models.CharField(
+        max_length=60, blank=True, help_text="The data set's variable the value comes from."
+    )
+    raw_value = models.FloatField(
+        null=True, blank=True, help_text="The variable's value before the transform to [0, 1]."
+    )
+    overrides_data = models.BooleanField(
+        default=False,
+        help_text="Replaces the data-derived values of this country, indicator and date.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -125,11 +178,19 @@ class Observation(models.Model):
             models.CheckConstraint(
                 condition=Q(value__gte=0) & Q(value__lte=1), name="observation_value_0_1"
             ),
+            models.CheckConstraint(
+                condition=Q(dataset__isnull=True) | Q(overrides_data=False),
+                name="observation_only_analysts_override",
+            ),
         ]
         indexes = [models.Index(fields=["country", "observed_on"])]
 
     def __str__(self) -> str:
         return f"{self.country_id}/{self.indicator_id} {self.observed_on}: {self.value:.2f}"
+
+    @property
+    def from_data(self) -> bool:
+        return self.dataset_id is not None
 
 
 class ScoringSettings(models.Model):
@@ -139,7 +200,11 @@ class ScoringSettings(models.Model):
     high_from = models.FloatField(default=50.0)
     very_high_from = models.FloatField(default=75.0)
     min_coverage = models.FloatField(
-        default=0.25, help_text="Scores with less coverage are shown as 'insufficient data'."
+        default=0.15,
+        help_text=(
+            "Scores with less coverage are shown as 'insufficient data'. The public data sets "
+            "inform about a third of the indicators, so 15 % asks for about half of what they give."
+        ),
     )
 
     class Meta:

@@ -1,0 +1,119 @@
+"""Bulk writes of whole frames: COPY on PostgreSQL, executemany elsewhere.
+
+For the imports and score writes that move hundreds of thousands of rows, where building
+a model instance per row would cost more than the database work itself. Callers run
+these inside their own transaction; nothing here commits.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+
+def insert_frame(table: str, frame: pd.DataFrame) -> int:
+    """Insert every row of ``frame`` into ``table`` (columns named as in the table).
+
+    Dicts and lists are written as JSON, NaN and None as NULL. Returns the row count.
+    """
+    if frame.empty:
+        return 0
+    frame = _jsonable(frame)
+    columns = ", ".join(connection.ops.quote_name(c) for c in frame.columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            buffer = io.StringIO()
+            frame.to_csv(buffer, header=False, index=False, na_rep="\\N")
+            buffer.seek(0)
+            cursor.copy_expert(
+                f"COPY {connection.ops.quote_name(table)} ({columns}) "
+                "FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+                buffer,
+            )
+        else:
+            marks = ", ".join(["%s"] * len(frame.columns))
+            cursor.executemany(
+                f"INSERT INTO {connection.ops.quote_name(table)} ({columns}) VALUES ({marks})",
+                _rows(frame),
+            )
+    return len(frame)
+
+
+def update_from_frame(table: str, frame: pd.DataFrame, *, key: str = "id") -> int:
+    """Set the other columns of ``frame`` on the rows of ``table`` whose ``key`` matches."""
+    if frame.empty:
+        return 0
+    frame = _jsonable(frame)
+    fields = [c for c in frame.columns if c != key]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staging = f"{table}_bulk_update"
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {quote(staging)} ON COMMIT DROP AS "
+                f"SELECT {', '.join(quote(c) for c in frame.columns)} FROM {quote(table)} "
+                "WITH NO DATA"
+            )
+            insert_frame(staging, frame)
+            assignments = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in fields)
+            cursor.execute(
+                f"UPDATE {quote(table)} AS t SET {assignments} FROM {quote(staging)} AS s "
+                f"WHERE t.{quote(key)} = s.{quote(key)}"
+            )
+            cursor.execute(f"DROP TABLE {quote(staging)}")
+        else:
+            assignments = ", ".join(f"{quote(c)} = %s" for c in fields)
+            cursor.executemany(
+                f"UPDATE {quote(table)} SET {assignments} WHERE {quote(key)} = %s",
+                _rows(frame[[*fields, key]]),
+            )
+    return len(frame)
+
+
+def delete_ids(table: str, ids: Sequence[int], *, chunk: int = 5000) -> int:
+    """Delete the rows of ``table`` with these primary keys."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = [int(i) for i in ids[start : start + chunk]]
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(f"DELETE FROM {quote(table)} WHERE id IN ({marks})", part)
+    return len(ids)
+
+
+def _jsonable(frame: pd.DataFrame) -> pd.DataFrame:
+    nested = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, dict | list)).any()
+    ]
+    if not nested:
+        return frame
+    return frame.assign(**{c: [json.dumps(v) for v in frame[c]] for c in nested})
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows as the database driver takes them (dates and times adapted by the backend)."""
+    return [tuple(_adapt(v) for v in row) for row in frame.itertuples(index=False, name=None)]
+
+
+def _adapt(value: Any) -> Any:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return connection.ops.adapt_datefield_value(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,40 @@
+"""V-Dem Country-Year v15 (the Early Warning Project's subset): COW-coded country-years.
+
+Every variable is used as published (see the mapping file for what each means); V-Dem
+codes many territories before independence, and those years fall outside the panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indicators.sources.base import SourceTable, map_countries, read_csv, require_years
+from indicators.sources.codes import CountryCodes
+
+VARIABLES = (
+    "pol_killing_approved",
+    "social_inequality",
+    "v2csreprss_ord",
+    "v2mecenefm_ord",
+    "freediscussion",
+    "partyban",
+    "v2pepwrsoc_ord",
+    "religiousfreedom",
+    "judicialreform",
+    "ses_power_dist",
+)
+
+
+def read(path: Path, *, codes: CountryCodes) -> SourceTable:
+    frame = read_csv(
+        path,
+        columns=("COWcode", "year", *VARIABLES),
+        numeric=VARIABLES,
+        integer=("COWcode", "year"),
+    )
+    require_years(path, frame)
+    mapped, unmapped = map_countries(path, frame, codes, system="cow", column="COWcode")
+    values = mapped[["iso3", "year", *VARIABLES]].astype({"year": int})
+    return SourceTable(
+        values=values.reset_index(drop=True), rows_read=len(frame), unmapped=unmapped
+    )
