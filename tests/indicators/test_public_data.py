@@ -109,7 +109,8 @@ def test_a_data_set_becomes_observations_that_keep_their_provenance(folder):
     assert vdem.created == Observation.objects.count()
     assert "East Germany" in vdem.unmapped[0]
     stored = DataSet.objects.get(key="vdem")
-    assert stored.share_alike and stored.licence == "CC BY-SA 4.0"
+    assert stored.share_alike
+    assert stored.licence == "CC BY-SA 4.0"
     assert stored.report["observations"]["created"] == vdem.created
 
 
@@ -133,7 +134,8 @@ def test_a_changed_file_updates_changed_values_and_removes_vanished_ones(folder)
     path.write_text("\n".join(line for line in lines if not line.startswith("385,")) + "\n")
     (result,) = run(folder, "vdem").datasets
     assert result.updated == 2  # 6.2 and 7.7 from v2csreprss_ord
-    assert result.deleted > 0 and result.created == 0
+    assert result.deleted > 0
+    assert result.created == 0
     assert not Observation.objects.filter(country__iso3="NOR").exists()
     assert Observation.objects.get(
         country__iso3="SYR", indicator__code="7.7", variable="v2csreprss_ord"
@@ -141,7 +143,7 @@ def test_a_changed_file_updates_changed_values_and_removes_vanished_ones(folder)
 
 
 def test_a_missing_folder_or_file_names_it_and_where_to_get_it_and_writes_nothing(folder):
-    with pytest.raises(PublicDataError, match="does not exist. Set PUBLIC_DATA_DIR"):
+    with pytest.raises(PublicDataError, match=r"does not exist\. Set PUBLIC_DATA_DIR"):
         run(folder / "nowhere")
     (folder / "political_terror_scale_2022.csv").unlink()
     (folder / "coups.csv").unlink()
@@ -151,20 +153,22 @@ def test_a_missing_folder_or_file_names_it_and_where_to_get_it_and_writes_nothin
     assert "political_terror_scale_2022.csv is missing" in problems
     assert "politicalterrorscale.org" in problems
     assert "coups.csv is missing" in problems
-    assert not Observation.objects.exists() and not DataSet.objects.exists()
+    assert not Observation.objects.exists()
+    assert not DataSet.objects.exists()
 
 
 def test_one_malformed_file_writes_nothing_for_any_data_set(folder):
     wdi = folder / "wdi_1960_2024.csv"
     wdi.write_text(wdi.read_text().replace("884.329813332104", "eight hundred", 1))
-    with pytest.raises(PublicDataError, match="wdi_1960_2024.csv, column wdi.gdppc.new: row 2"):
+    with pytest.raises(PublicDataError, match=r"wdi_1960_2024.csv, column wdi.gdppc.new: row 2"):
         run(folder, "vdem", "wdi")
-    assert not Observation.objects.exists() and not DataSet.objects.exists()
+    assert not Observation.objects.exists()
+    assert not DataSet.objects.exists()
 
 
 def test_a_mapping_naming_an_indicator_the_framework_lacks_is_refused(folder):
     Indicator.objects.filter(code="7.7").delete()
-    with pytest.raises(PublicDataError, match="indicator\\(s\\) the framework lacks: 7.7"):
+    with pytest.raises(PublicDataError, match=r"indicator\(s\) the framework lacks: 7.7"):
         run(folder, "vdem")
 
 
@@ -173,9 +177,11 @@ def test_episodes_fill_the_records_and_a_newer_file_updates_rather_than_duplicat
     assert MassKillingEpisode.objects.count() == 4
     syria = MassKillingEpisode.objects.get(event_code="syr2011s1")
     assert (syria.country.iso3, syria.start_year, syria.end_year) == ("SYR", 2011, None)
-    assert syria.state_led and syria.ethnic_groups_targeted == 2
+    assert syria.state_led
+    assert syria.ethnic_groups_targeted == 2
     south = MassKillingEpisode.objects.get(event_code="vnm1954s1")
-    assert south.country.iso3 == "VNM" and "South Vietnam" in south.note
+    assert south.country.iso3 == "VNM"
+    assert "South Vietnam" in south.note
     # A newer edition: the Syrian episode has ended, one episode is gone.
     path = folder / "mass_killing_episodes_1945_2014.csv"
     text = path.read_text().replace(",2011,,1,State-Led", ",2011,2019,0,State-Led")
@@ -209,7 +215,7 @@ def test_the_command_prints_a_summary_per_data_set_and_turns_errors_into_command
     assert "unchanged since the last import" in again.getvalue()
     with pytest.raises(CommandError, match="Nothing was imported"):
         call_command("import_public_data", "--data-dir", str(folder / "nowhere"))
-    with pytest.raises(CommandError, match="Unknown data set\\(s\\): nope"):
+    with pytest.raises(CommandError, match=r"Unknown data set\(s\): nope"):
         call_command("import_public_data", "--data-dir", str(folder), "--only", "nope")
 
 
