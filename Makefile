@@ -30,6 +30,7 @@ browser:
 # The one-machine default: SQLite, tasks in process, mail on the console.
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py createcachetable
 	DEBUG=true $(BIN)/python manage.py setup_demo
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 

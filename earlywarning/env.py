@@ -58,6 +58,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# The one-machine default cache: a table in the database (``manage.py createcachetable``).
+DATABASE_CACHE_TABLE = "earlywarning_cache"
+
+
+def parse_cache_url(url: str) -> dict[str, Any]:
+    """Turn ``redis://host:port/db`` (or ``rediss://``, ``unix://``) into a CACHES entry for
+    Django's Redis cache; an empty URL gives the database cache.
+    """
+    if not url:
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": DATABASE_CACHE_TABLE,
+            # Counts of many clients (one per address for the API throttle) must not be
+            # culled at Django's default of 300 entries.
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
+    if urlsplit(url).scheme in {"redis", "rediss", "unix"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured(
+        f"CACHE_URL must start with redis://, rediss:// or unix://, or be empty, not {url!r}."
+    )
+
+
 def parse_database_url(url: str, *, base_dir: Path) -> dict[str, Any]:
     """Turn ``sqlite:///path`` or ``postgres://user:pass@host:port/name`` into a DATABASES entry.
 

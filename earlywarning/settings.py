@@ -10,7 +10,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from earlywarning.env import env_bool, env_int, env_list, env_str, parse_database_url
+from earlywarning.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    parse_cache_url,
+    parse_database_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -162,6 +169,13 @@ ALERT_ACK_LINK_MAX_AGE_DAYS = env_int("ALERT_ACK_LINK_MAX_AGE_DAYS", 7)
 # Webhooks go only to public internet addresses. Internal hosts a deployment trusts, as
 # host names, IP addresses or networks (10.1.0.0/16), or * for any; empty allows none.
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOW_PRIVATE_HOSTS", [])
+
+# --- Cache -----------------------------------------------------------------------------
+# One cache shared by every process, so that the API throttles and the login lockout count
+# each client once however many web workers serve it: Redis when CACHE_URL is set (the
+# compose stack), else a table in the database (run `manage.py createcachetable` after
+# `migrate`; the tests' database gets it automatically).
+CACHES = {"default": parse_cache_url(env_str("CACHE_URL", ""))}
 
 # --- Security --------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)

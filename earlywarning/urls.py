@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from indicators.api import ApiTokenView
+from indicators.forms import ThrottledAdminAuthenticationForm
 from indicators.views import ThrottledLoginView
 
 # Unmatched paths under /api/ answer JSON like the API; others get templates/404.html.
@@ -12,6 +13,8 @@ handler404 = "indicators.api_support.api_aware_page_not_found"
 
 admin.site.site_header = "Atrocity-risk early warning"
 admin.site.site_title = "Early warning administration"
+# The admin's sign-in is under the same lockout as the dashboard's.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -82,8 +83,12 @@ class AssessmentForm(forms.Form):
         }
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Sign-in that refuses, before checking the password, after too many failures."""
+class _LoginLockout:
+    """The lockout check shared by the dashboard's and the admin's sign-in forms."""
+
+    data: Any
+    is_bound: bool
+    request: Any
 
     def identity(self) -> dict[str, str]:
         """The user name and client address the failures are counted for."""
@@ -91,7 +96,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
         return {"username": str(username), "address": address}
 
-    def clean(self) -> dict[str, Any]:
+    def refuse_if_locked_out(self) -> None:
         if login_throttle.is_locked_out(**self.identity()):
             minutes = login_throttle.WINDOW_SECONDS // 60
             raise ValidationError(
@@ -100,4 +105,35 @@ class ThrottledAuthenticationForm(AuthenticationForm):
                 "or ask an administrator to reset the password.",
                 code="throttled",
             )
+
+
+class ThrottledAuthenticationForm(_LoginLockout, AuthenticationForm):
+    """Sign-in that refuses, before checking the password, after too many failures.
+
+    ``ThrottledLoginView`` counts the failures and clears them after a success.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        self.refuse_if_locked_out()
         return super().clean()
+
+
+class ThrottledAdminAuthenticationForm(_LoginLockout, AdminAuthenticationForm):
+    """The admin's sign-in, under the same lockout as the dashboard's (the same counts).
+
+    The admin's own login view has no hook for it, so this form counts a wrong password
+    itself, and clears the count after a success.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        self.refuse_if_locked_out()
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            # A wrong user name or password; not a right one on a non-staff account.
+            if self.get_user() is None:
+                login_throttle.record_failure(**self.identity())
+            raise
+        if self.get_user() is not None:
+            login_throttle.clear_failures(**self.identity())
+        return cleaned

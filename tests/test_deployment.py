@@ -221,6 +221,9 @@ def test_app_services_share_environment_and_env_file(services: dict[str, dict[st
     assert "@postgres:5432/" in environment["DATABASE_URL"]
     assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
     assert environment["EMAIL_HOST"] == "mailpit"
+    # One cache for every web worker: throttles and the sign-in lockout count once.
+    assert environment["CACHE_URL"].startswith("redis://redis:6379/")
+    assert environment["CACHE_URL"] != environment["CELERY_BROKER_URL"]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -250,7 +253,13 @@ def test_migrate_runs_once_and_loads_the_reference_data(services: dict[str, dict
     # A one-shot: restarting it after it exits 0 would keep it (and its dependants) cycling.
     assert migrate.get("restart", "no") in {"no", "on-failure"}
     steps = [argv[2] for argv in _argvs(migrate["command"]) if _is_manage_py(argv)]
-    assert steps == ["migrate", "load_countries", "load_framework"]
+    # The cache table right after the schema, wherever migrations run (CACHE_URL unset).
+    assert steps == ["migrate", "createcachetable", "load_countries", "load_framework"]
+
+
+def test_make_run_creates_the_cache_table_right_after_migrating():
+    commands = re.findall(r"manage\.py (\w+)", (ROOT / "Makefile").read_text())
+    assert commands[commands.index("migrate") + 1] == "createcachetable"
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING_SERVICES)

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from earlywarning.env import env_bool, env_int, env_list, env_str, parse_database_url
+from earlywarning.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    parse_cache_url,
+    parse_database_url,
+)
 
 
 def test_env_str_requires_a_value_when_there_is_no_default(monkeypatch):
@@ -55,6 +62,23 @@ def test_database_urls():
     )
     with pytest.raises(ImproperlyConfigured, match="mysql"):
         parse_database_url("mysql://x/y", base_dir=base)
+
+
+def test_cache_urls():
+    assert parse_cache_url("") == {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "earlywarning_cache",
+        "OPTIONS": {"MAX_ENTRIES": 50_000},
+    }
+    assert parse_cache_url("redis://redis:6379/1") == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://redis:6379/1",
+    }
+    assert parse_cache_url("rediss://:pw@cache.example.org:6380/0")["BACKEND"].endswith(
+        "RedisCache"
+    )
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
+        parse_cache_url("memcached://x:11211")
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
