@@ -68,7 +68,7 @@ class AlertThresholds:
     moderate_from: float = 25.0
     high_from: float = 50.0
     very_high_from: float = 75.0
-    min_coverage: float = 0.25
+    min_coverage: float = 0.15
     surge_points: float = 10.0
     surge_z: float = 2.0
     red_flag_severity: float = 2 / 3

@@ -53,6 +53,15 @@ class AssessmentForm(forms.Form):
         label="Source link", required=False, max_length=500, assume_scheme="https"
     )
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    overrides_data = forms.BooleanField(
+        label="Use this instead of the public data for this date",
+        required=False,
+        help_text=(
+            "Leave unticked to add your assessment beside the data-derived values (they are "
+            "averaged). Tick to have the scores use yours instead of the public data sets' "
+            "values of this indicator, country and date (annual data is dated 31 December)."
+        ),
+    )
 
     def __init__(
         self,
@@ -80,6 +89,7 @@ class AssessmentForm(forms.Form):
             "source": data["source"],
             "source_url": data["source_url"],
             "note": data["note"],
+            "overrides_data": data["overrides_data"],
         }
 
 

@@ -6,7 +6,9 @@ tiny hand-made frames. It implements DESIGN.md's "Scoring" section:
 
 1. As-of values: for country c, indicator i and period t, the latest observation dated
    on or before t and no older than the indicator's staleness limit; several sources on
-   that date are averaged. No observation means missing, never zero.
+   that date are averaged. No observation means missing, never zero. An observation
+   flagged ``overrides`` (an analyst correcting a data-derived value) replaces every
+   other observation of the same country, indicator and date.
 2. Factor score ``F_f = sum(w_i x_i) / sum(w_i)`` over the indicators of f with a value.
 3. Crime-specific scores on 0-100: ``S_k = 100 * sum(W_f F_f) / sum(W_f)`` over the
    factors of crime type k that have a score. Common factors (RF1-RF8) feed all three.
@@ -60,7 +62,7 @@ class Thresholds:
     moderate_from: float = 25.0
     high_from: float = 50.0
     very_high_from: float = 75.0
-    min_coverage: float = 0.25
+    min_coverage: float = 0.15
 
     def __post_init__(self) -> None:
         if not 0 < self.moderate_from < self.high_from < self.very_high_from < 100:
@@ -116,7 +118,7 @@ def compute_scores(
 
     Inputs:
     - ``observations``: columns country (a code), indicator (a code), observed_on (date
-      or datetime64), value (float in [0, 1]).
+      or datetime64), value (float in [0, 1]), and optionally overrides (bool).
     - ``indicators``: columns indicator (code), factor (code), weight (>= 0) and
       optionally staleness_days (int > 0; missing or NaN means 730).
     - ``factors``: columns factor (code), group (common, genocide,
@@ -313,6 +315,7 @@ def _as_of_values(
     n_periods, n_indicators = len(periods), len(indicator_codes)
     if observations.empty:
         return np.array([], dtype=object), np.full((0, n_periods, n_indicators), np.nan)
+    observations = _apply_overrides(observations)
 
     indicator_pos = indicator_codes.get_indexer(pd.Index(observations["indicator"].astype(str)))
     if (indicator_pos < 0).any():
@@ -362,6 +365,31 @@ def _as_of_values(
     age = period_days[None, :, None] - carried_day
     fresh = known & (age <= staleness[None, None, :])
     return np.asarray(country_codes, dtype=object), np.where(fresh, carried_value, np.nan)
+
+
+def _apply_overrides(observations: pd.DataFrame) -> pd.DataFrame:
+    """Drop observations of a (country, indicator, date) that an ``overrides`` row replaces."""
+    if "overrides" not in observations:
+        return observations
+    flag = observations["overrides"].fillna(False).astype(bool).to_numpy()
+    if not flag.any():
+        return observations
+    keys = pd.MultiIndex.from_arrays(
+        [
+            observations["country"].astype(str),
+            observations["indicator"].astype(str),
+            pd.to_datetime(observations["observed_on"]),
+        ]
+    )
+    replaced = ~flag & keys.isin(keys[flag])
+    return observations[~replaced]
+
+
+def last_complete_month_end(today: date) -> date:
+    """The end of the last month that is over on ``today`` (scores never show a month
+    that has not ended)."""
+    stamp: date = (pd.Timestamp(today.replace(day=1)) - pd.Timedelta(days=1)).date()
+    return stamp
 
 
 def _to_days(values: pd.Series | pd.DatetimeIndex) -> IntArray:

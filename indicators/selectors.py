@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -27,6 +27,7 @@ from countries.models import Country
 from indicators.models import (
     DEFAULT_STALENESS_DAYS,
     CrimeGroup,
+    DataSet,
     Indicator,
     MethodologyVersion,
     Observation,
@@ -36,19 +37,23 @@ from indicators.models import (
     ScoringSettings,
 )
 from indicators.scoring import Thresholds, assign_levels
+from indicators.sources.mapping import DatasetInfo, SourceMapping, VariableMapping
 
-OBSERVATION_COLUMNS = ["country", "indicator", "observed_on", "value"]
+OBSERVATION_COLUMNS = ["country", "indicator", "observed_on", "value", "overrides"]
 
 
 def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.DataFrame:
     """Every observation (or those of some countries) in one query.
 
-    Columns: country (ISO3), indicator (code), observed_on (datetime64), value (float).
+    Columns: country (ISO3), indicator (code), observed_on (datetime64), value (float),
+    overrides (bool: an analyst's assessment replacing the data-derived values that day).
     """
     queryset = Observation.objects.all()
     if country_ids is not None:
         queryset = queryset.filter(country_id__in=list(country_ids))
-    rows = queryset.values_list("country__iso3", "indicator__code", "observed_on", "value")
+    rows = queryset.values_list(
+        "country__iso3", "indicator__code", "observed_on", "value", "overrides_data"
+    )
     if connection.vendor == "postgresql":
         # COPY streams a million rows as CSV several times faster than a cursor does.
         sql, params = rows.query.sql_with_params()
@@ -66,6 +71,7 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
         )
     frame["observed_on"] = pd.to_datetime(frame["observed_on"])
     frame["value"] = frame["value"].astype(float)
+    frame["overrides"] = frame["overrides"].isin([True, "t", "true", "True"])
     return frame
 
 
@@ -388,16 +394,44 @@ def factor_ranking(
 
 
 @dataclass(frozen=True)
-class IndicatorStatus:
-    """One indicator for one country: its newest observation and its history."""
+class ObservationLine:
+    """One observation as the country page shows it: where the number comes from."""
 
-    indicator: IndicatorRow
-    value: float | None
-    observed_on: date | None
+    value: float
     source: str
     source_url: str
     confidence: str
     note: str
+    dataset: str
+    """The data set's short name and version; empty for an analyst's assessment."""
+    variable: str
+    raw_value: float | None
+    overrides_data: bool
+    recorded_by: str
+    variable_label: str = ""
+    """What the variable measures (from the mapping file), for data-derived values."""
+
+    @property
+    def from_data(self) -> bool:
+        return bool(self.dataset)
+
+    @property
+    def analyst_scale(self) -> str:
+        """The value on the analysts' 0-3 scale, in words."""
+        return ANALYST_SCALE_LABELS[min(3, max(0, round(self.value * 3)))]
+
+
+@dataclass(frozen=True)
+class IndicatorStatus:
+    """One indicator for one country: its newest observations and its history."""
+
+    indicator: IndicatorRow
+    value: float | None
+    """The value the scores use on the newest date: the mean of its observations (of
+    the analysts' overriding ones, if any), as in ``scoring.compute_scores``."""
+    observed_on: date | None
+    latest: list[ObservationLine]
+    """Every observation on the newest date, data sets and analysts alike."""
     stale: bool
     observations: int
     history: list[float]
@@ -412,22 +446,41 @@ class IndicatorStatus:
 
 
 ANALYST_SCALE_LABELS = ("absent", "low", "moderate", "high")
+_STATUS_FIELDS = (
+    "indicator_id",
+    "observed_on",
+    "value",
+    "source",
+    "source_url",
+    "confidence",
+    "note",
+    "dataset__short",
+    "dataset__version",
+    "variable",
+    "raw_value",
+    "overrides_data",
+    "recorded_by__username",
+)
 
 
 def country_indicator_status(
-    *, country: Country, framework: Sequence[FactorRow], today: date
+    *,
+    country: Country,
+    framework: Sequence[FactorRow],
+    today: date,
+    variable_labels: Mapping[str, str] | None = None,
 ) -> dict[str, list[IndicatorStatus]]:
     """Each factor code -> its indicators' status for ``country``, in one query.
 
     An indicator is ``stale`` when its newest observation is older than its staleness
-    limit on ``today``: the score no longer uses it.
+    limit on ``today``: the score no longer uses it. ``variable_labels`` says what each
+    data set variable measures (shown beside its raw value).
     """
+    labels = variable_labels or {}
     rows = (
         Observation.objects.filter(country=country)
         .order_by("indicator_id", "observed_on", "id")
-        .values_list(
-            "indicator_id", "observed_on", "value", "source", "source_url", "confidence", "note"
-        )
+        .values_list(*_STATUS_FIELDS)
     )
     by_indicator: dict[int, list[tuple[Any, ...]]] = {}
     for row in rows:
@@ -440,23 +493,39 @@ def country_indicator_status(
             daily: dict[date, list[float]] = {}
             for row in found:
                 daily.setdefault(row[1], []).append(float(row[2]))
-            last = found[-1] if found else None
+            newest = found[-1][1] if found else None
+            latest = [_observation_line(row, labels) for row in found if row[1] == newest]
+            used = [line for line in latest if line.overrides_data] or latest
             statuses.append(
                 IndicatorStatus(
                     indicator=indicator,
-                    value=float(last[2]) if last else None,
-                    observed_on=last[1] if last else None,
-                    source=last[3] if last else "",
-                    source_url=last[4] if last else "",
-                    confidence=last[5] if last else "",
-                    note=last[6] if last else "",
-                    stale=bool(last and (today - last[1]).days > indicator.staleness_days),
+                    value=sum(line.value for line in used) / len(used) if used else None,
+                    observed_on=newest,
+                    latest=latest,
+                    stale=bool(newest and (today - newest).days > indicator.staleness_days),
                     observations=len(found),
                     history=[sum(v) / len(v) for v in daily.values()],
                 )
             )
         result[factor.code] = statuses
     return result
+
+
+def _observation_line(row: tuple[Any, ...], labels: Mapping[str, str]) -> ObservationLine:
+    (_, _, value, source, url, confidence, note, short, version, variable, raw, overrides, by) = row
+    return ObservationLine(
+        value=float(value),
+        source=source,
+        source_url=url,
+        confidence=confidence,
+        note=note,
+        dataset=f"{short} {version}" if short else "",
+        variable=variable,
+        raw_value=raw,
+        overrides_data=overrides,
+        recorded_by=by or "",
+        variable_label=labels.get(variable, ""),
+    )
 
 
 OBSERVATION_EXPORT_COLUMNS = [
@@ -497,6 +566,22 @@ def country_observation_rows(*, country: Country) -> list[tuple[Any, ...]]:
 
 
 @dataclass(frozen=True)
+class FeedCoverage:
+    """What one data set (or the analysts) gives one indicator."""
+
+    name: str
+    """The data set's short name and version, or "Analysts' assessments"."""
+    licence: str
+    observations: int
+    countries: int
+    first_year: int
+    last_year: int
+
+
+ANALYSTS = "Analysts' assessments"
+
+
+@dataclass(frozen=True)
 class IndicatorCoverage:
     """How much data one indicator has: observations, countries, years and sources."""
 
@@ -509,6 +594,9 @@ class IndicatorCoverage:
     first_year: int | None
     last_year: int | None
     sources: list[str]
+    """Data sets feeding it and the source names analysts cited, alphabetically."""
+    feeds: list[FeedCoverage]
+    """Per data set (and the analysts together): observations, countries and years."""
 
     @property
     def has_data(self) -> bool:
@@ -546,11 +634,12 @@ def coverage_report(
     factor_codes: Collection[str] | None = None,
     framework: Sequence[FactorRow] | None = None,
 ) -> CoverageReport:
-    """Coverage per factor and indicator (of some factors, or all), in six queries.
+    """Coverage per factor and indicator (of some factors, or all), in seven queries.
 
     Counts distinct countries and calendar years with observations, the first and last
-    year, and the source names feeding each indicator. Pass ``framework`` (from
-    ``framework_rows``) when it is at hand, to save two queries.
+    year, the data sets feeding each indicator (with their own countries and years) and
+    the source names analysts cited. Pass ``framework`` (from ``framework_rows``) when
+    it is at hand, to save two queries.
     """
     framework = list(framework) if framework is not None else framework_rows()
     if factor_codes is not None:
@@ -570,9 +659,39 @@ def coverage_report(
     }
     sources: dict[int, list[str]] = {}
     for indicator_id, source in (
-        observations.values_list("indicator_id", "source").distinct().order_by("source")
+        observations.filter(dataset__isnull=True)
+        .values_list("indicator_id", "source")
+        .distinct()
+        .order_by("source")
     ):
         sources.setdefault(indicator_id, []).append(source)
+    feeds: dict[int, list[FeedCoverage]] = {}
+    for row in (
+        observations.values(
+            "indicator_id", "dataset__short", "dataset__version", "dataset__licence"
+        )
+        .annotate(
+            n=Count("id"),
+            countries=Count("country_id", distinct=True),
+            first=Min("observed_on"),
+            last=Max("observed_on"),
+        )
+        .order_by("dataset__short")
+    ):
+        short = row["dataset__short"]
+        name = f"{short} {row['dataset__version']}" if short else ANALYSTS
+        feeds.setdefault(row["indicator_id"], []).append(
+            FeedCoverage(
+                name=name,
+                licence=row["dataset__licence"] or "",
+                observations=row["n"],
+                countries=row["countries"],
+                first_year=row["first"].year,
+                last_year=row["last"].year,
+            )
+        )
+        if short:
+            sources.setdefault(row["indicator_id"], []).append(name)
     per_factor = dict(
         observations.values_list("indicator__factor_id")
         .annotate(countries=Count("country_id", distinct=True))
@@ -594,7 +713,8 @@ def coverage_report(
                     years=int(found.get("years", 0)),
                     first_year=found["first"].year if found else None,
                     last_year=found["last"].year if found else None,
-                    sources=sources.get(indicator.id, []),
+                    sources=sorted(sources.get(indicator.id, [])),
+                    feeds=feeds.get(indicator.id, []),
                 )
             )
         factors.append(
@@ -621,15 +741,17 @@ class SourceSummary:
     last: date
 
 
-def observation_sources() -> list[SourceSummary]:
+def observation_sources(*, analysts_only: bool = False) -> list[SourceSummary]:
     """Each distinct source name on observations, most observations first, in one query.
 
-    These are what analysts cited (and, once importers exist, the data sets they load);
-    nothing is listed that has no observation in this installation.
+    These are what analysts cited and the data set variables imported (or, with
+    ``analysts_only``, only the former); nothing is listed that has no observation.
     """
+    observations = Observation.objects.order_by()
+    if analysts_only:
+        observations = observations.filter(dataset__isnull=True)
     rows = (
-        Observation.objects.order_by()
-        .values("source")
+        observations.values("source")
         .annotate(
             n=Count("id"),
             countries=Count("country_id", distinct=True),
@@ -648,6 +770,71 @@ def observation_sources() -> list[SourceSummary]:
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class PublicDataSource:
+    """A data set of the mapping file, with its last import here (if any)."""
+
+    info: DatasetInfo
+    variables: list[VariableMapping]
+    imported_at: datetime | None
+    observations: int
+    countries: int
+    first_year: int | None
+    last_year: int | None
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublicDataOverview:
+    sources: list[PublicDataSource]
+    not_used: dict[str, str]
+    universe_about: str
+    staleness_days: dict[str, tuple[int, str]]
+
+    @property
+    def imported(self) -> bool:
+        return any(source.imported_at for source in self.sources)
+
+
+def public_data_sources(*, mapping: SourceMapping) -> PublicDataOverview:
+    """Every data set the mapping file names, its variables, and what was imported, in
+    two queries (the data set rows, and one count per data set)."""
+    rows = {row.key: row for row in DataSet.objects.all()}
+    counts = {
+        row["dataset__key"]: row
+        for row in Observation.objects.filter(dataset__isnull=False)
+        .order_by()
+        .values("dataset__key")
+        .annotate(
+            n=Count("id"),
+            countries=Count("country_id", distinct=True),
+            first=Min("observed_on"),
+            last=Max("observed_on"),
+        )
+    }
+    sources = []
+    for key, info in mapping.datasets.items():
+        row, found = rows.get(key), counts.get(key, {})
+        sources.append(
+            PublicDataSource(
+                info=info,
+                variables=mapping.variables_of(key),
+                imported_at=row.imported_at if row else None,
+                observations=int(found.get("n", 0)),
+                countries=int(found.get("countries", 0)),
+                first_year=found["first"].year if found else None,
+                last_year=found["last"].year if found else None,
+                report=row.report if row else {},
+            )
+        )
+    return PublicDataOverview(
+        sources=sources,
+        not_used=mapping.not_used,
+        universe_about=mapping.universe_about,
+        staleness_days=mapping.staleness_days,
+    )
 
 
 def country_choices() -> list[tuple[str, str]]:

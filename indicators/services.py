@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -24,13 +23,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token
 
 from countries.models import Country
-from indicators import scoring, selectors
+from indicators import bulk, scoring, selectors
 from indicators.models import (
     RISK_SCORE_NUMBER_FIELDS,
     CrimeGroup,
@@ -52,11 +51,23 @@ class FrameworkError(ValueError):
 
 
 @dataclass(frozen=True)
+class FrameworkChange:
+    """One field of an existing factor or indicator that a reload changed."""
+
+    code: str
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
 class FrameworkLoadResult:
     factors_created: int
     factors_updated: int
     indicators_created: int
     indicators_updated: int
+    changes: list[FrameworkChange] = field(default_factory=list)
+    """What changed in factors and indicators that existed before, field by field."""
 
 
 def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
@@ -64,12 +75,14 @@ def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
 
     Idempotent: codes are the keys, so reloading never duplicates. Texts, groups and
     verification status follow the file; weights and staleness limits are set only when
-    a factor or indicator is created, so an administrator's edits survive a reload.
-    Raises ``FrameworkError`` (and writes nothing) if the file is malformed.
+    a factor or indicator is created, so an administrator's edits survive a reload. The
+    result lists every field a reload changed. Raises ``FrameworkError`` (and writes
+    nothing) if the file is malformed.
     """
     document = yaml.safe_load((path or settings.FRAMEWORK_FILE).read_text(encoding="utf-8"))
     factors = _parse_framework(document)
     counts = dict.fromkeys(("fc", "fu", "ic", "iu"), 0)
+    changes: list[FrameworkChange] = []
     with transaction.atomic():
         existing_factors = {f.code: f for f in RiskFactor.objects.all()}
         existing_indicators = {i.code: i for i in Indicator.objects.all()}
@@ -79,9 +92,10 @@ def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
             if factor is None:
                 factor = RiskFactor.objects.create(code=spec["code"], **fields)
                 counts["fc"] += 1
-            elif _assign_changed(factor, fields):
+            elif found := _assign_changed(factor, fields):
                 factor.save()
                 counts["fu"] += 1
+                changes.extend(FrameworkChange(spec["code"], *change) for change in found)
             for ind in spec["indicators"]:
                 fields = {**ind, "factor": factor}
                 code = fields.pop("code")
@@ -89,18 +103,23 @@ def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
                 if indicator is None:
                     Indicator.objects.create(code=code, **fields)
                     counts["ic"] += 1
-                elif _assign_changed(indicator, fields):
+                elif found := _assign_changed(indicator, fields):
                     indicator.save()
                     counts["iu"] += 1
-    return FrameworkLoadResult(counts["fc"], counts["fu"], counts["ic"], counts["iu"])
+                    changes.extend(FrameworkChange(code, *change) for change in found)
+    return FrameworkLoadResult(
+        counts["fc"], counts["fu"], counts["ic"], counts["iu"], changes=changes
+    )
 
 
-def _assign_changed(instance: Any, fields: Mapping[str, Any]) -> bool:
-    changed = False
+def _assign_changed(instance: Any, fields: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Set the fields that differ; returns (field, old, new) for each."""
+    changed = []
     for name, value in fields.items():
-        if getattr(instance, name) != value:
+        old = getattr(instance, name)
+        if old != value:
             setattr(instance, name, value)
-            changed = True
+            changed.append((name, getattr(old, "code", old), getattr(value, "code", value)))
     return changed
 
 
@@ -233,6 +252,7 @@ class _CleanRow:
     source: str
     source_url: str
     note: str
+    overrides_data: bool = False
 
     @property
     def key(self) -> tuple[int, int, date, str]:
@@ -253,7 +273,8 @@ def record_observations(
 
     Each row maps: country (ISO3), indicator (code), observed_on (date or YYYY-MM-DD),
     value (in [0, 1], or 0-3 when ``scale="analyst"``), source; optionally confidence
-    (low/medium/high, default medium), source_url and note. Rows are keyed on
+    (low/medium/high, default medium), source_url, note and overrides_data (true: the
+    scores use this assessment instead of the data-derived values of that date). Rows are keyed on
     (country, indicator, observed_on, source): a known key updates its row, so recording
     the same batch twice changes nothing.
 
@@ -314,6 +335,7 @@ def record_observations(
                     source=r.source,
                     source_url=r.source_url,
                     note=r.note,
+                    overrides_data=r.overrides_data,
                     recorded_by=user,
                 )
                 for r in (*fresh, *changed)
@@ -327,6 +349,7 @@ def record_observations(
                 "confidence",
                 "source_url",
                 "note",
+                "overrides_data",
                 "recorded_by",
                 "updated_at",
             ],
@@ -398,13 +421,13 @@ def schedule_full_recompute() -> None:
     transaction.on_commit(_queue_full_recompute, robust=True)
 
 
-def _comparable(row: _CleanRow) -> tuple[float, str, str, str]:
-    return (row.value, row.confidence, row.source_url, row.note)
+def _comparable(row: _CleanRow) -> tuple[float, str, str, str, bool]:
+    return (row.value, row.confidence, row.source_url, row.note, row.overrides_data)
 
 
 def _existing_observations(
     rows: Sequence[_CleanRow],
-) -> dict[tuple[int, int, date, str], tuple[float, str, str, str]]:
+) -> dict[tuple[int, int, date, str], tuple[float, str, str, str, bool]]:
     if not rows:
         return {}
     queryset = Observation.objects.filter(
@@ -421,6 +444,7 @@ def _existing_observations(
         "confidence",
         "source_url",
         "note",
+        "overrides_data",
     )
     return {tuple(v[:4]): tuple(v[4:]) for v in queryset.iterator(chunk_size=5000)}  # type: ignore[misc]
 
@@ -477,6 +501,10 @@ def _clean_row(
         if len(source_url) > 500:
             fail("source_url", "is longer than 500 characters")
 
+    overrides_data = _parse_flag(row.get("overrides_data"))
+    if overrides_data is None:
+        fail("overrides_data", f"{_text(row.get('overrides_data'))!r} is not yes or no")
+
     if errors or country is None or indicator_id is None:
         return errors, None
     if isinstance(observed_on, str) or isinstance(value, str):  # reported above
@@ -490,7 +518,20 @@ def _clean_row(
         source=source,
         source_url=source_url,
         note=_text(row.get("note")),
+        overrides_data=bool(overrides_data),
     )
+
+
+def _parse_flag(raw: Any) -> bool | None:
+    """True, False (also for empty), or None when the text is neither yes nor no."""
+    if isinstance(raw, bool):
+        return raw
+    text = _text(raw).lower()
+    if text in ("", "0", "no", "false", "n"):
+        return False
+    if text in ("1", "yes", "true", "y"):
+        return True
+    return None
 
 
 def _text(value: Any) -> str:
@@ -609,16 +650,6 @@ def _weights_of(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame
 
 # --- Scores ----------------------------------------------------------------------------
 
-SCORE_VALUE_FIELDS = [
-    *RISK_SCORE_NUMBER_FIELDS,
-    "overall_crime",
-    "level",
-    "factor_scores",
-    "contributions",
-    "run",
-]
-
-
 # Any constant will do, as long as nothing else takes the same advisory lock.
 REFRESH_LOCK_ID = 0x45575352  # "EWSR"
 
@@ -631,9 +662,10 @@ def refresh_scores(
 ) -> ScoringRun:
     """Recompute scores under the current methodology and store them; returns the run.
 
-    Scores every month end from the first observation to the current month for the
-    given ISO3 ``countries`` (default: all). ``periods`` limits which month ends are
-    written; the engine still sees the whole history, so changes and z-scores stay
+    Scores every month end from the first observation (not before January of
+    ``settings.SCORES_FROM_YEAR``) to the last complete month, never a month that has
+    not ended, for the given ISO3 ``countries`` (default: all). ``periods`` limits which
+    month ends are written; the engine still sees the whole history, so changes and z-scores stay
     right. A one-country refresh becomes a full refresh when its weights differ from
     those of the last full run, or when it would score a month end after that run's last
     one, so that every country is scored under the same weights and up to the same month.
@@ -701,7 +733,12 @@ def _score_and_write(
         _delete_stale_scores(run, country_ids, periods)
         run.scores_written = 0
         return
-    all_periods = scoring.month_ends(observations["observed_on"].min(), today)
+    all_periods = scoring_periods(observations["observed_on"].min(), today)
+    if len(all_periods) == 0:
+        # Every observation is dated in the current month: no month end to score yet.
+        _delete_stale_scores(run, country_ids, periods)
+        run.scores_written = 0
+        return
     clock = time.perf_counter()
     result = scoring.compute_scores(
         observations,
@@ -724,6 +761,16 @@ def _score_and_write(
     timings["write"] = time.perf_counter() - clock
 
 
+def scoring_periods(first_observation: date | pd.Timestamp, today: date) -> pd.DatetimeIndex:
+    """The month ends scored: from the month of the first observation (but not before
+    January of ``SCORES_FROM_YEAR``) to the last complete month; empty if none."""
+    start = max(pd.Timestamp(first_observation), pd.Timestamp(settings.SCORES_FROM_YEAR, 1, 1))
+    end = pd.Timestamp(scoring.last_complete_month_end(today))
+    if start > end:
+        return pd.DatetimeIndex([])
+    return scoring.month_ends(start.date(), end.date())
+
+
 def _wait_for_other_refreshes() -> None:
     """Hold the refresh lock until the current transaction ends (PostgreSQL only).
 
@@ -741,8 +788,30 @@ def _may_score_alone(
     latest = _latest_full_run()
     if latest is None or latest.methodology_id != methodology.pk:
         return False
-    last_period = max(periods) if periods else scoring.month_ends(today, today)[-1].date()
+    last_period = max(periods) if periods else scoring.last_complete_month_end(today)
     return latest.period_end is not None and last_period <= latest.period_end
+
+
+def refresh_scores_if_stale(*, today: date | None = None) -> ScoringRun | None:
+    """A full refresh, unless the last full run already scored today's data under
+    today's weights up to the last complete month; returns the new run, or None."""
+    today = today or timezone.localdate()
+    latest = _latest_full_run()
+    if latest is not None and latest.methodology_id == current_methodology().pk:
+        observations = Observation.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+        expected_end = scoring.last_complete_month_end(today)
+        if (
+            observations["n"] == latest.observations_read
+            and (observations["changed"] is None or observations["changed"] < latest.started_at)
+            and (latest.period_end == expected_end or observations["n"] == 0)
+        ):
+            return None
+    return refresh_scores(today=today)
+
+
+def latest_full_run() -> ScoringRun | None:
+    """The latest successful full scoring run: the one whose scores users see."""
+    return _latest_full_run()
 
 
 def _latest_full_run() -> ScoringRun | None:
@@ -783,15 +852,11 @@ def _write_scores(
     table["factor_scores"] = _sparse_dicts(result.factor_scores[keep], drop_zero=False)
     table["contributions"] = _sparse_dicts(result.contributions[keep], drop_zero=True)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Replace the run's scope in one go: no row references a score, and COPY
-            # straight into the table is about twice as fast as an upsert through a
-            # temporary table (the old rows stay visible to readers until commit).
-            _scores_in_scope(run, country_ids, periods).delete()
-            _copy_scores(table)
-        else:
-            _upsert_scores_with_orm(table)
-            _delete_stale_scores(run, country_ids, periods)
+        # Replace the run's scope in one go: no row references a score, and a bulk insert
+        # (COPY on PostgreSQL) is about twice as fast as an upsert; the old rows stay
+        # visible to readers until commit.
+        _scores_in_scope(run, country_ids, periods).delete()
+        bulk.insert_frame(RiskScore._meta.db_table, table)
     return len(table)
 
 
@@ -812,34 +877,6 @@ def _delete_stale_scores(
 ) -> None:
     """Scores of this methodology and scope that ``run`` did not write (their data went)."""
     _scores_in_scope(run, country_ids, periods).exclude(run=run).delete()
-
-
-def _upsert_scores_with_orm(table: pd.DataFrame) -> None:
-    records = table.astype(object).where(table.notna(), None).to_dict("records")
-    RiskScore.objects.bulk_create(
-        [RiskScore(**record) for record in records],
-        batch_size=2000,
-        update_conflicts=True,
-        unique_fields=["methodology", "country", "period"],
-        update_fields=SCORE_VALUE_FIELDS,
-    )
-
-
-def _copy_scores(table: pd.DataFrame) -> None:
-    """PostgreSQL: COPY the rows into the score table (its scope was emptied first)."""
-    table = table.assign(
-        factor_scores=[json.dumps(d) for d in table["factor_scores"]],
-        contributions=[json.dumps(d) for d in table["contributions"]],
-    )
-    buffer = io.StringIO()
-    table.to_csv(buffer, header=False, index=False)
-    buffer.seek(0)
-    with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {RiskScore._meta.db_table} ({', '.join(table.columns)}) "
-            "FROM STDIN WITH (FORMAT csv)",
-            buffer,
-        )
 
 
 def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, float]]:

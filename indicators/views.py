@@ -32,6 +32,7 @@ from indicators import charts, login_throttle, scoring, selectors, services
 from indicators.forms import AssessmentForm, ThrottledAuthenticationForm
 from indicators.models import MethodologyVersion, RiskFactor
 from indicators.roles import Role, RoleRequiredMixin
+from indicators.sources import mapping
 
 MAX_COMPARED = 8
 MOVERS_SHOWN = 5
@@ -171,7 +172,10 @@ class CountryView(RoleRequiredMixin, TemplateView):
         methodology = services.published_methodology()
         framework = selectors.framework_rows(methodology=methodology)
         statuses = selectors.country_indicator_status(
-            country=country, framework=framework, today=timezone.localdate()
+            country=country,
+            framework=framework,
+            today=timezone.localdate(),
+            variable_labels=mapping.variable_labels(mapping.published_mapping()),
         )
         history = (
             selectors.country_score_history(methodology=methodology, country=country)
@@ -477,7 +481,8 @@ class MethodologyView(RoleRequiredMixin, TemplateView):
             indicator_count=sum(len(factor.indicators) for factor in framework),
             thresholds=_thresholds(methodology),
             coverage=selectors.coverage_report(framework=framework),
-            sources=selectors.observation_sources(),
+            sources=selectors.observation_sources(analysts_only=True),
+            public_data=selectors.public_data_sources(mapping=mapping.published_mapping()),
         )
         return context
 

@@ -102,3 +102,29 @@ def get_item(mapping: Any, key: Any) -> Any:
 @register.filter
 def crime_label(crime: Any) -> str:
     return CRIME_LABELS.get(str(crime), str(crime or ""))
+
+
+@register.filter
+def analyst_value(value: Any) -> str:
+    """An analyst's assessment on the scale it was most likely entered on: "2 (moderate)"
+    for a step of the 0-3 scale, else the 0-1 value with two decimals."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    steps = number * 3
+    if abs(steps - round(steps)) < 1e-6:
+        labels = ("absent", "low", "moderate", "high")
+        return f"{round(steps)} ({labels[round(steps)]})"
+    return f"{number:.2f}"
+
+
+@register.filter
+def raw_number(value: Any) -> str:
+    """A data set's raw value as published: whole numbers without decimals, thousands
+    separated; others with up to four significant decimals."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if number == int(number):
+        return f"{int(number):,}"
+    return f"{number:,.4g}" if abs(number) < 1000 else f"{number:,.0f}"

@@ -16,6 +16,8 @@ from indicators.services import record_observations
 
 TODAY = date(2024, 6, 15)
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
+# Scores stop at the last complete month: runs on this day score up to June 2024.
+SCORED_ON = date(2024, 7, 1)
 
 
 @pytest.fixture(autouse=True)

@@ -103,8 +103,8 @@ def test_no_crossing_from_or_to_insufficient_coverage():
         T,
     )
     assert [e for e in thin if e.rule is Rule.LEVEL_CROSSING] == []
-    assert level_of(90.0, 0.2499, T) == "insufficient_data"
-    assert level_of(90.0, 0.25, T) == "very_high"
+    assert level_of(90.0, 0.1499, T) == "insufficient_data"
+    assert level_of(90.0, 0.15, T) == "very_high"
 
 
 def test_crime_specific_levels_cross_separately():

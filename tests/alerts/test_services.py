@@ -22,7 +22,7 @@ from alerts.models import (
 from alerts.transports import TRANSPORTS, TransportError, acknowledgement_token
 from indicators.models import MethodologyVersion, Observation, RiskScore, ScoringRun
 from indicators.services import record_observations, refresh_scores
-from tests.alerts.conftest import TODAY, observe, subscribe
+from tests.alerts.conftest import SCORED_ON, TODAY, observe, subscribe
 
 pytestmark = pytest.mark.usefixtures("scoring")
 
@@ -31,7 +31,7 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
 
 def evaluated_run(now: datetime = NOW - timedelta(days=1)):
     """A scoring run, evaluated: the baseline the next run is compared with."""
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     services.evaluate_scoring_run(run_id=run.pk, now=now)
     return run
 
@@ -42,7 +42,7 @@ def syria_rises():
     observe("SYR", "1.1", "2024-01-31", 0.3)
     evaluated_run()
     observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
-    return refresh_scores(today=TODAY)
+    return refresh_scores(today=SCORED_ON)
 
 
 def test_a_run_raises_crossings_and_a_surge(syria_rises, focal_point):
@@ -90,7 +90,7 @@ def test_a_further_rise_escalates_the_open_alert_instead_of_duplicating(syria_ri
     services.acknowledge(alert=surge, user=focal_point, now=NOW)
     # Another run with a higher June score: same alerts, escalated.
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     escalated = services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
     assert Alert.objects.count() == 5
     assert {a.pk for a in escalated} >= {surge.pk}
@@ -106,7 +106,7 @@ def test_a_run_on_unchanged_data_raises_notes_and_sends_nothing(syria_rises, foc
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     counts = (AlertEvent.objects.count(), Notification.objects.count())
-    run = refresh_scores(today=TODAY)  # nothing changed
+    run = refresh_scores(today=SCORED_ON)  # nothing changed
     assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []
     assert (AlertEvent.objects.count(), Notification.objects.count()) == counts
     assert Alert.objects.get(rule="surge").escalation_count == 0
@@ -122,7 +122,7 @@ def test_closed_alerts_stay_closed_when_nothing_rose_further(
     for alert in Alert.objects.filter(rule="level_crossing"):
         services.dismiss(alert=alert, user=administrator, reason="Known", now=NOW)
     notifications = Notification.objects.count()
-    run = refresh_scores(today=TODAY)  # the same data
+    run = refresh_scores(today=SCORED_ON)  # the same data
     assert services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1)) == []
     assert not Alert.objects.filter(status__in=Alert.ACTIVE).exists()
     assert Notification.objects.count() == notifications
@@ -133,7 +133,7 @@ def test_a_rise_after_resolution_opens_a_new_alert(syria_rises, administrator):
     surge = Alert.objects.get(rule="surge")
     services.resolve(alert=surge, user=administrator, note="Mission deployed", now=NOW)
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     (new,) = [
         a
         for a in services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
@@ -151,7 +151,7 @@ def test_a_backdated_observation_that_lifts_the_published_score_raises_a_crossin
     # A late report dated February: every month from February on is now 80, so the new
     # run has no change within itself; the previous published run had June at 30.
     observe("SYR", "1.1", "2024-02-15", 0.8, source="late report")
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     alerts = services.evaluate_scoring_run(run_id=run.pk, now=NOW)
     overall = next(a for a in alerts if a.crime_type == "overall")
     assert (overall.rule, overall.previous_level, overall.level) == (
@@ -166,7 +166,7 @@ def test_a_backdated_observation_that_lifts_the_published_score_raises_a_crossin
 
 def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point):
     observe("SYR", "1.1", "2024-01-31", 0.3)
-    older = refresh_scores(today=TODAY)
+    older = refresh_scores(today=SCORED_ON)
     observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
     newer = evaluated_run()
     assert services.evaluate_scoring_run(run_id=older.pk, now=NOW) == []
@@ -176,7 +176,7 @@ def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point
 def test_a_new_methodology_version_is_a_baseline_only(syria_rises):
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     other = MethodologyVersion.objects.create(
         number=99,
         fingerprint="other weights",
@@ -214,7 +214,7 @@ def test_minimum_severity_filters_notifications(focal_point):
     observe("SYR", "1.1", "2024-01-31", 0.3)
     evaluated_run()
     observe("SYR", "1.1", "2024-06-01", 0.55, source="update")  # moderate -> high: warning
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     alerts = services.evaluate_scoring_run(run_id=run.pk, now=NOW)
     assert {a.severity for a in alerts} == {"warning", "critical"}  # the surge is critical
     notified = {n.alert.rule for n in Notification.objects.filter(recipient=focal_point)}
@@ -431,7 +431,7 @@ def test_an_old_acknowledgement_link_does_not_acknowledge_a_newer_escalation(
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     old_token = acknowledgement_token(Notification.objects.get(alert__rule="surge", round=0))
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
     with pytest.raises(ValidationError, match="escalated since this e-mail was sent"):
         services.acknowledge_with_token(token=old_token, now=NOW + timedelta(hours=2))
@@ -590,7 +590,7 @@ def test_a_red_flag_email_shows_the_countrys_published_score(focal_point, mailou
     subscribe(focal_point, countries=("SYR", "MMR"))
     observe("SYR", "1.1", "2024-01-31", 0.3)
     observe("SYR", "1.1", "2024-06-01", 0.8, source="update")
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     for country in ("SYR", "MMR"):
         observe(country, "12.1", "2024-06-01", 1.0)
     services.evaluate_red_flags(

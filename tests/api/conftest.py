@@ -15,8 +15,9 @@ from rest_framework.throttling import SimpleRateThrottle
 from indicators.models import ScoringRun, ScoringSettings
 from indicators.services import record_observations, refresh_scores
 
-# Scores run to the month of TODAY; observations are dated before it.
-TODAY = date(2025, 6, 15)
+# Scores run to the last complete month before TODAY (June 2025); observations are dated
+# before it.
+TODAY = date(2025, 7, 1)
 
 # (country, indicator, date, value): Sudan and Myanmar high, Ukraine mixed, Norway low.
 OBSERVATIONS = [

@@ -92,3 +92,36 @@ def test_the_command_reports_counts_and_turns_errors_into_command_errors(tmp_pat
     bad.write_text("risk_factors: 3\n")
     with pytest.raises(CommandError, match="risk_factors"):
         call_command("load_framework", "--file", str(bad))
+
+
+def test_a_revised_file_updates_texts_and_notes_of_an_installation_and_says_what_changed(
+    tmp_path: Path,
+):
+    document = yaml.safe_load(Path(settings.FRAMEWORK_FILE).read_text())
+    rf7 = next(f for f in document["risk_factors"] if f["code"] == "RF7")
+    revised_label = next(i["label"] for i in rf7["indicators"] if i["code"] == "7.4")
+    older = yaml.safe_load(yaml.safe_dump(document))
+    old_rf7 = next(f for f in older["risk_factors"] if f["code"] == "RF7")
+    next(i for i in old_rf7["indicators"] if i["code"] == "7.4")["label"] = (
+        "Stockpiling large quantities of weapons, ammunition or other tools for harm."
+    )
+    older["verification"]["by_factor"]["RF7"]["note"] = "An older note."
+    old_file = tmp_path / "old.yaml"
+    old_file.write_text(yaml.safe_dump(older))
+    load_framework(path=old_file)
+    Indicator.objects.filter(code="7.4").update(weight=4.0, staleness_days=400)
+    RiskFactor.objects.filter(code="RF7").update(weight=2.0)
+
+    out = StringIO()
+    call_command("load_framework", stdout=out)
+
+    indicator = Indicator.objects.get(code="7.4")
+    assert indicator.label == revised_label
+    assert "acquiring" in RiskFactor.objects.get(code="RF7").note
+    assert (indicator.weight, indicator.staleness_days) == (4.0, 400)
+    assert RiskFactor.objects.get(code="RF7").weight == 2.0
+    printed = out.getvalue()
+    assert "Indicators: 0 created, 1 updated" in printed
+    assert "7.4 label: 'Stockpiling large quantities" in printed
+    assert "RF7 note: 'Indicators: 7.1-7.10 verified; 7.11 partly verified; 7.12-7.14" in printed
+    assert "Weights and staleness limits were left as they were." in printed

@@ -23,6 +23,8 @@ from indicators.services import record_observations, refresh_scores
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
 TODAY = date(2014, 6, 15)
+# Runs score up to the last complete month: a run on 1 July scores month ends to 30 June.
+SCORED_ON = date(2014, 7, 1)
 
 
 def observe(country: str, indicator: str, observed_on: str, value: float, source: str = "test"):
@@ -50,7 +52,7 @@ def two_countries() -> None:
 
 
 def test_it_stores_a_score_per_country_and_month_end_with_its_run(two_countries):
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     assert run.status == ScoringRun.Status.SUCCEEDED
     assert run.observations_read == 3
     # Dec 2013 .. Jun 2014: 7 month ends for each of the two countries.
@@ -77,7 +79,7 @@ def test_it_stores_a_score_per_country_and_month_end_with_its_run(two_countries)
 
 
 def test_coverage_is_stored_per_crime_type(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     march = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31))
     # Two indicators (1.1, 8.7) of weight 1 have data. The common factors RF1-RF8 hold
     # 82 indicators; genocide adds RF9-RF10 (13), crimes against humanity RF11-RF12 (8),
@@ -94,7 +96,7 @@ def test_coverage_is_stored_per_crime_type(two_countries):
 
 def test_scores_become_levels_once_coverage_is_sufficient(two_countries):
     ScoringSettings.objects.create(pk=1, min_coverage=0.01)
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     assert RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31)).level == (
         "very_high"
     )
@@ -102,7 +104,7 @@ def test_scores_become_levels_once_coverage_is_sufficient(two_countries):
 
 
 def test_changes_are_stored(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     may = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 5, 31))
     # February 2014 already had 8.7; three months before May is February: no change.
     assert may.change_3m == pytest.approx(0.0)
@@ -111,8 +113,8 @@ def test_changes_are_stored(two_countries):
 
 
 def test_running_again_updates_in_place_under_the_same_methodology(two_countries):
-    first = refresh_scores(today=TODAY)
-    second = refresh_scores(today=TODAY)
+    first = refresh_scores(today=SCORED_ON)
+    second = refresh_scores(today=SCORED_ON)
     assert second.methodology == first.methodology
     assert RiskScore.objects.count() == 14
     assert set(RiskScore.objects.values_list("run", flat=True)) == {second.pk}
@@ -120,9 +122,9 @@ def test_running_again_updates_in_place_under_the_same_methodology(two_countries
 
 
 def test_a_weight_change_scores_under_a_new_version_and_keeps_the_old_scores(two_countries):
-    first = refresh_scores(today=TODAY)
+    first = refresh_scores(today=SCORED_ON)
     RiskFactor.objects.filter(code="RF8").update(weight=3.0)
-    second = refresh_scores(today=TODAY)
+    second = refresh_scores(today=SCORED_ON)
     assert second.methodology.number == first.methodology.number + 1
     assert second.methodology.factor_weights["RF8"] == 3.0
     old = RiskScore.objects.get(
@@ -139,10 +141,10 @@ def test_a_weight_change_scores_under_a_new_version_and_keeps_the_old_scores(two
 
 
 def test_a_one_country_refresh_touches_only_that_country(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     norway_before = list(RiskScore.objects.filter(country__iso3="NOR").values("run", "overall"))
     observe("SYR", "8.7", "2014-05-01", 0.0, source="later")
-    run = refresh_scores(countries=["SYR"], today=TODAY)
+    run = refresh_scores(countries=["SYR"], today=SCORED_ON)
     assert run.countries == ["SYR"]
     assert run.observations_read == 3
     may = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 5, 31))
@@ -154,9 +156,9 @@ def test_a_one_country_refresh_touches_only_that_country(two_countries):
 
 
 def test_a_one_country_refresh_under_new_weights_becomes_a_full_refresh(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     Indicator.objects.filter(code="1.1").update(weight=2.0)
-    run = refresh_scores(countries=["SYR"], today=TODAY)
+    run = refresh_scores(countries=["SYR"], today=SCORED_ON)
     assert run.is_full
     assert RiskScore.objects.filter(methodology=run.methodology).count() == 14
 
@@ -164,9 +166,9 @@ def test_a_one_country_refresh_under_new_weights_becomes_a_full_refresh(two_coun
 def test_a_one_country_refresh_in_a_month_after_the_last_full_run_becomes_a_full_refresh(
     two_countries,
 ):
-    refresh_scores(today=TODAY)  # full run on 15 June: month ends up to 30 June
-    observe("SYR", "8.7", "2014-06-01", 0.0, source="later")  # saved on 2 July
-    run = refresh_scores(countries=["SYR"], today=date(2014, 7, 2))
+    refresh_scores(today=SCORED_ON)  # full run on 1 July: month ends up to 30 June
+    observe("SYR", "8.7", "2014-06-01", 0.0, source="later")  # saved on 2 August
+    run = refresh_scores(countries=["SYR"], today=date(2014, 8, 2))
     assert run.is_full
     assert run.period_end == date(2014, 7, 31)
     july = RiskScore.objects.filter(period=date(2014, 7, 31))
@@ -174,33 +176,52 @@ def test_a_one_country_refresh_in_a_month_after_the_last_full_run_becomes_a_full
 
 
 def test_a_one_country_refresh_of_periods_the_full_run_covered_stays_one_country(two_countries):
-    refresh_scores(today=TODAY)
-    run = refresh_scores(countries=["SYR"], periods=[date(2014, 6, 30)], today=date(2014, 7, 2))
+    refresh_scores(today=SCORED_ON)
+    run = refresh_scores(countries=["SYR"], periods=[date(2014, 6, 30)], today=date(2014, 8, 2))
     assert run.countries == ["SYR"]
-    beyond = refresh_scores(countries=["SYR"], periods=[date(2014, 7, 31)], today=date(2014, 7, 2))
+    beyond = refresh_scores(countries=["SYR"], periods=[date(2014, 7, 31)], today=date(2014, 8, 2))
     assert beyond.is_full
 
 
+def test_no_month_that_has_not_ended_is_scored(two_countries):
+    run = refresh_scores(today=date(2014, 6, 30))  # the last day of June: not over yet
+    assert run.period_end == date(2014, 5, 31)
+    assert not RiskScore.objects.filter(period__gt=date(2014, 5, 31)).exists()
+    observe("SYR", "1.1", "2014-06-05", 0.0, source="this month")
+    assert refresh_scores(today=date(2014, 6, 30)).period_end == date(2014, 5, 31)
+
+
+def test_scores_start_in_january_1960_but_earlier_observations_still_count(countries, framework):
+    observe("SYR", "1.1", "1955-12-31", 1.0)
+    run = refresh_scores(today=date(1960, 4, 2))
+    assert (run.period_start, run.period_end) == (date(1960, 1, 31), date(1960, 3, 31))
+    # Dated 1955, the observation is older than the 730-day limit by 1960: missing.
+    assert not RiskScore.objects.exists()
+    observe("SYR", "1.1", "1959-06-30", 1.0)
+    refresh_scores(today=date(1960, 4, 2))
+    assert RiskScore.objects.get(period=date(1960, 1, 31)).overall == 100.0
+
+
 def test_scores_no_longer_backed_by_observations_are_removed(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     Observation.objects.filter(country__iso3="NOR").delete()
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     assert not RiskScore.objects.filter(country__iso3="NOR").exists()
     assert RiskScore.objects.filter(country__iso3="SYR").count() == 7
 
 
 def test_scores_go_when_every_observation_is_gone(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     Observation.objects.all().delete()
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     assert (run.observations_read, run.scores_written) == (0, 0)
     assert not RiskScore.objects.exists()
 
 
 def test_a_country_that_lost_all_its_observations_loses_its_scores(two_countries):
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     Observation.objects.filter(country__iso3="NOR").delete()
-    run = refresh_scores(countries=["NOR"], today=TODAY)
+    run = refresh_scores(countries=["NOR"], today=SCORED_ON)
     assert run.countries == ["NOR"]
     assert run.observations_read == 0
     assert not RiskScore.objects.filter(country__iso3="NOR").exists()
@@ -224,7 +245,7 @@ def test_refreshes_take_turns_on_postgresql(postgres, two_countries, monkeypatch
         return read(**kwargs)
 
     monkeypatch.setattr(services.selectors, "observations_frame", read_and_check_the_lock)
-    refresh_scores(today=TODAY)
+    refresh_scores(today=SCORED_ON)
     assert held == [True]  # the observations are read while the lock is held
 
 
@@ -237,7 +258,7 @@ def test_limiting_periods_writes_only_those_but_keeps_history_for_changes(two_co
 
 
 def test_no_observations_is_a_successful_empty_run():
-    run = refresh_scores(today=TODAY)
+    run = refresh_scores(today=SCORED_ON)
     assert run.status == ScoringRun.Status.SUCCEEDED
     assert (run.observations_read, run.scores_written) == (0, 0)
 
@@ -248,7 +269,7 @@ def test_a_failing_run_is_recorded_with_its_error_and_writes_no_scores(two_count
 
     monkeypatch.setattr(services.scoring, "compute_scores", broken)
     with pytest.raises(RuntimeError):
-        refresh_scores(today=TODAY)
+        refresh_scores(today=SCORED_ON)
     run = ScoringRun.objects.get()
     assert run.status == ScoringRun.Status.FAILED
     assert run.error == "RuntimeError: engine exploded"

@@ -171,7 +171,9 @@ def test_coverage_is_the_share_of_indicator_weight_with_data_for_the_overall_cri
 
 
 def test_thin_coverage_is_insufficient_data_never_low():
-    result = score(observations(("NOR", "2.1", "2020-01-10", 0.0)))  # 1/6 of the weight
+    result = score(  # 1/6 of the weight, under a 25 % floor
+        observations(("NOR", "2.1", "2020-01-10", 0.0)), thresholds=Thresholds(min_coverage=0.25)
+    )
     jan = row(result, "NOR", "2020-01-31")
     assert jan["overall"] == pytest.approx(0.0)
     assert jan["coverage"] == pytest.approx(1 / 6)

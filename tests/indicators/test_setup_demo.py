@@ -13,12 +13,14 @@ from indicators.roles import Role, user_roles
 pytestmark = pytest.mark.django_db
 
 
-def test_setup_demo_loads_data_scores_and_prints_one_account_per_role():
+def test_setup_demo_loads_data_scores_and_prints_one_account_per_role(settings, tmp_path):
+    settings.PUBLIC_DATA_DIR = tmp_path / "no-data-here"  # the import is tested on its own
     out = StringIO()
     call_command("setup_demo", stdout=out)
     text = out.getvalue()
+    assert f"No public data folder at {tmp_path / 'no-data-here'}" in text
     assert Indicator.objects.count() == 113
-    assert ScoringRun.objects.filter(status="succeeded").exists()
+    assert ScoringRun.objects.filter(status="succeeded").exists()  # an empty run, nothing to score
     accounts = dict(re.findall(r"username: (\w+)\s+password: (\S+)", text))
     assert set(accounts) == {"admin", "analyst", "focal"}
     roles = {

@@ -24,3 +24,14 @@ class Command(BaseCommand):
             f"Indicators: {result.indicators_created} created, "
             f"{result.indicators_updated} updated."
         )
+        for change in result.changes:
+            self.stdout.write(
+                f"  {change.code} {change.field}: {_short(change.old)} -> {_short(change.new)}"
+            )
+        if result.changes:
+            self.stdout.write("Weights and staleness limits were left as they were.")
+
+
+def _short(value: Any, limit: int = 70) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
