@@ -58,6 +58,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Used only with DEBUG when no SECRET_KEY is set; refused without DEBUG.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-true"
+# Keys that are public (examples, placeholders): each is as good as no key at all.
+KNOWN_PLACEHOLDER_KEYS = {DEVELOPMENT_SECRET_KEY, "change-me-to-a-long-random-string"}
+MIN_SECRET_KEY_LENGTH = 50  # Django's own deployment check asks for this much
+
+
+def check_secret_key(key: str) -> None:
+    """Raise ``ImproperlyConfigured`` unless ``key`` can sign sessions and links in
+    production: set, not a published placeholder, long and varied enough."""
+    advice = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    if not key:
+        raise ImproperlyConfigured(f"SECRET_KEY must be set unless DEBUG is true ({advice}).")
+    # "change-me..." as in .env.example; "django-insecure-..." as startproject writes it.
+    if key in KNOWN_PLACEHOLDER_KEYS or "change-me" in key or key.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is a placeholder (such as the example in .env.example): set a long "
+            f"random value ({advice})."
+        )
+    if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < 5:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too short or too plain: use at least {MIN_SECRET_KEY_LENGTH} "
+            f"random characters ({advice})."
+        )
+
+
 # The one-machine default cache: a table in the database (``manage.py createcachetable``).
 DATABASE_CACHE_TABLE = "earlywarning_cache"
 

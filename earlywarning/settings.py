@@ -8,9 +8,9 @@ from __future__ import annotations
 from importlib.util import find_spec
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from earlywarning.env import (
+    DEVELOPMENT_SECRET_KEY,
+    check_secret_key,
     env_bool,
     env_int,
     env_list,
@@ -23,10 +23,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set unless DEBUG is true.")
-    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-true"
+if not DEBUG:
+    check_secret_key(SECRET_KEY)  # set, long, random-looking, and not a known placeholder
+elif not SECRET_KEY:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -178,15 +178,22 @@ WEBHOOK_ALLOW_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOW_PRIVATE_HOSTS", [])
 CACHES = {"default": parse_cache_url(env_str("CACHE_URL", ""))}
 
 # --- Security --------------------------------------------------------------------------
+# Safe defaults outside DEBUG, for a site behind a TLS-terminating proxy that sets
+# X-Forwarded-Proto (and overwrites whatever a client sent in it). For a trial over plain
+# http (no proxy), set SECURE_SSL_REDIRECT, SECURE_COOKIES and SECURE_HSTS_SECONDS off.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# `check --deploy` asks for HSTS preloading. Preloading binds the whole registrable
+# domain (every subdomain, for years) and is the domain owner's decision, so it is off
+# unless asked for, and the reminder is silenced.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # --- REST framework --------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import secrets
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from celery.app.utils import find_app
 from celery.bin.base import CLIContext
 from celery.bin.celery import celery as celery_cli
 from django.core.management import CommandError, get_commands, load_command_class
-from django.test import Client
+from django.test import Client, override_settings
 from gunicorn.config import Config as GunicornConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,13 +308,20 @@ def test_web_healthcheck_requests_a_url_that_django_serves(
     assert probe[:2] == ["python", "-c"], "python:3.11-slim has no curl; probe with urllib"
     urls = re.findall(r"http://127\.0\.0\.1:8000(/[^'\"\s]*)", probe[2])
     assert urls, "the web healthcheck does not request http://127.0.0.1:8000/..."
+    assert "'X-Forwarded-Proto': 'https'" in probe[2], (
+        "the probe must say it came over HTTPS, or the SSL redirect answers it with a 301"
+    )
     client = Client()
-    for path in urls:
-        # As the probe does: X-Forwarded-Proto keeps SECURE_SSL_REDIRECT out of the way.
-        response = client.get(path, headers={"X-Forwarded-Proto": "https"})
-        assert response.status_code == 200, (
-            f"the web healthcheck requests {path}, which answers {response.status_code}"
-        )
+    # With production's SSL redirect on, as in the stack.
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        for path in urls:
+            plain = client.get(path)
+            assert plain.status_code == 301, "SSL redirect is off: this test proves nothing"
+            # As the probe does: X-Forwarded-Proto keeps the redirect out of the way.
+            response = client.get(path, headers={"X-Forwarded-Proto": "https"})
+            assert response.status_code == 200, (
+                f"the web healthcheck requests {path}, which answers {response.status_code}"
+            )
 
 
 def test_env_example_allows_the_host_the_web_healthcheck_uses():
@@ -557,3 +568,71 @@ def test_env_example_values_are_placeholders_not_secrets():
             assert value == "" or "change-me" in value, (
                 f"{match.group(2)} in .env.example looks like a real secret: {value!r}"
             )
+
+
+# --- production settings ------------------------------------------------------------------
+
+
+def _env_file() -> dict[str, str]:
+    """The variables ``cp .env.example .env`` sets (what compose's env_file passes on)."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = _ENV_LINE.match(line)
+        if match and match.group(1) is None:
+            values[match.group(2)] = line.partition("=")[2]
+    return values
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    """Compose's ${NAME}, ${NAME:?message} and ${NAME:-default}, from ``variables``."""
+    return re.sub(
+        r"\$\{([A-Z][A-Z0-9_]*)(?::?([-?])([^}]*))?\}",
+        lambda m: variables.get(m.group(1)) or (m.group(3) if m.group(2) == "-" else ""),
+        value,
+    )
+
+
+def _web_environment(services: dict[str, dict[str, Any]], **dotenv: str) -> dict[str, str]:
+    """The web container's environment: .env (from .env.example, with ``dotenv`` put in
+    as an operator would), then the service's own environment on top."""
+    variables = {**_env_file(), **dotenv}
+    own = {k: _interpolate(v, variables) for k, v in _environment(services["web"]).items()}
+    return {**variables, **own}
+
+
+def _run_manage_py(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_check_deploy_is_clean_with_the_compose_web_environment(
+    services: dict[str, dict[str, Any]],
+):
+    environment = _web_environment(
+        services,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        POSTGRES_PASSWORD=secrets.token_urlsafe(20),
+    )
+    assert environment["DEBUG"] == "false"
+    result = _run_manage_py(environment, "check", "--deploy", "--fail-level", "WARNING")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in result.stdout, output
+    assert "WARNINGS" not in output, output
+
+
+def test_the_stack_refuses_to_start_with_the_example_secret_key(
+    services: dict[str, dict[str, Any]],
+):
+    # An operator who copied .env.example and only set the database password.
+    environment = _web_environment(services, POSTGRES_PASSWORD=secrets.token_urlsafe(20))
+    assert environment["SECRET_KEY"] == _env_file()["SECRET_KEY"]
+    result = _run_manage_py(environment, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is a placeholder" in result.stderr

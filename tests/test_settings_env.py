@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from earlywarning.env import (
+    DEVELOPMENT_SECRET_KEY,
+    check_secret_key,
     env_bool,
     env_int,
     env_list,
@@ -15,6 +20,8 @@ from earlywarning.env import (
     parse_cache_url,
     parse_database_url,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_env_str_requires_a_value_when_there_is_no_default(monkeypatch):
@@ -81,21 +88,88 @@ def test_cache_urls():
         parse_cache_url("memcached://x:11211")
 
 
-def test_production_settings_refuse_to_start_without_a_secret_key():
-    import subprocess
-    import sys
+def example_secret_key() -> str:
+    (line,) = [
+        line
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    ]
+    return line.partition("=")[2]
 
-    root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; from django.conf import settings; import earlywarning.settings",
-        ],
-        cwd=root,
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "must be set"),
+        ("example", "placeholder"),  # replaced by .env.example's value below
+        ("change-me-" + "x" * 60, "placeholder"),
+        (DEVELOPMENT_SECRET_KEY, "placeholder"),
+        ("django-insecure-" + "k3y" * 20, "placeholder"),
+        ("a-short-but-random-key-Q9v", "too short"),
+        ("ab" * 40, "too short or too plain"),
+    ],
+)
+def test_production_refuses_missing_placeholder_and_weak_secret_keys(key: str, message: str):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        check_secret_key(example_secret_key() if key == "example" else key)
+
+
+def test_a_long_random_secret_key_is_accepted():
+    check_secret_key(secrets.token_urlsafe(50))
+
+
+def run_settings(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter with only ``env`` (the settings read it at import)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "DEBUG": "false"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
     )
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    result = run_settings("import earlywarning.settings", DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_refuse_to_start_with_the_example_key():
+    result = run_settings(
+        "import earlywarning.settings", DEBUG="false", SECRET_KEY=example_secret_key()
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is a placeholder" in result.stderr
+
+
+SHOW_SECURITY = (
+    "from earlywarning import settings as s; "
+    "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
+    "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.CACHES['default']['BACKEND'])"
+)
+
+
+def test_production_defaults_are_the_safe_ones():
+    shown = run_settings(
+        SHOW_SECURITY,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        CACHE_URL="redis://redis:6379/1",
+    )
+    redirect, hsts, subdomains, session, csrf, cache = shown.stdout.split()
+    assert (redirect, hsts, subdomains, session, csrf) == (
+        "True",
+        "31536000",
+        "True",
+        "True",
+        "True",
+    )
+    assert cache == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_debug_relaxes_them_for_plain_http_on_one_machine():
+    shown = run_settings(SHOW_SECURITY, DEBUG="true")
+    redirect, hsts, subdomains, session, csrf, cache = shown.stdout.split()
+    assert (redirect, hsts, subdomains, session, csrf) == ("False", "0", "False", "False", "False")
+    assert cache == "django.core.cache.backends.db.DatabaseCache"
