@@ -26,6 +26,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Recompute the scores that observations or weight changes asked for (the request rows
+    # are the queue; the on-commit task is only a shortcut).
+    "drain-recompute-requests": {
+        "task": "indicators.tasks.drain_recompute_requests",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
     # Send due alert notifications and retry failed ones (the outbox; on-commit sends are
     # only a shortcut).
     "dispatch-alert-notifications": {

@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "indicators.roles.roles_context",
+                "indicators.context_processors.data_attribution",
             ],
         },
     },
@@ -243,6 +244,13 @@ SPECTACULAR_SETTINGS = {
 # --- Scoring ---------------------------------------------------------------------------
 # Where the framework of analysis is read from by ``manage.py load_framework``.
 FRAMEWORK_FILE = BASE_DIR / "indicators" / "data" / "framework_of_analysis.yaml"
+# The public data sets, read in place (never copied into the repository): by default the
+# shared folder beside the checkout.
+PUBLIC_DATA_DIR = Path(
+    env_str("PUBLIC_DATA_DIR", str(BASE_DIR.parent / "shared" / "data" / "public"))
+)
+# Scores run monthly from this year to the last complete month.
+SCORES_FROM_YEAR = env_int("SCORES_FROM_YEAR", 1960)
 
 LOGGING = {
     "version": 1,

@@ -47,6 +47,48 @@ def insert_frame(table: str, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+def upsert_frame(
+    table: str, frame: pd.DataFrame, *, keys: Sequence[str], update: Sequence[str]
+) -> list[int]:
+    """Insert the rows of ``frame``; a row whose ``keys`` exist updates ``update`` instead.
+
+    Safe against a concurrent writer adding the same key meanwhile (ON CONFLICT).
+    Returns the ids of the rows written, inserted or updated.
+    """
+    if frame.empty:
+        return []
+    frame = _jsonable(frame)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in frame.columns)
+    conflict = (
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET "
+        + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+        + " RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staging = f"{table}_bulk_upsert"
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {quote(staging)} ON COMMIT DROP AS "
+                f"SELECT {columns} FROM {quote(table)} WITH NO DATA"
+            )
+            insert_frame(staging, frame)
+            cursor.execute(
+                f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {quote(staging)} "
+                + conflict
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(f"DROP TABLE {quote(staging)}")
+            return ids
+        marks = ", ".join(["%s"] * len(frame.columns))
+        sql = f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks}) {conflict}"
+        ids = []
+        for row in _rows(frame):  # SQLite returns ids row by row
+            cursor.execute(sql, row)
+            ids.append(cursor.fetchone()[0])
+        return ids
+
+
 def update_from_frame(table: str, frame: pd.DataFrame, *, key: str = "id") -> int:
     """Set the other columns of ``frame`` on the rows of ``table`` whose ``key`` matches."""
     if frame.empty:

@@ -396,3 +396,40 @@ class RiskScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.country_id} {self.period}: {self.overall}"
+
+
+class RecomputeRequest(models.Model):
+    """Scores that must be recomputed, written in the same transaction as their cause.
+
+    The database is the queue: a worker (on commit, and a beat sweep every minute)
+    claims pending rows with a conditional UPDATE, recomputes once for all of them and
+    marks them done, so neither a broker outage nor a killed request loses a recompute.
+    ``country`` empty means every country (new weights, a public-data import).
+    """
+
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=100)
+    requested_at = models.DateTimeField()
+    claim = models.UUIDField(null=True, blank=True, help_text="The worker holding it.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="Its lease: after this another worker may take it."
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey(
+        ScoringRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["requested_at"]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(done_at__isnull=True),
+                name="recompute_request_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Recompute {self.country_id or 'all'} ({self.reason})"

@@ -204,7 +204,7 @@ def import_public_data(
             staleness_set=_set_staleness(mapping),
         )
         if result.changed:
-            services.schedule_full_recompute()
+            services.schedule_full_recompute(reason="public data imported")
     report("done", steps, steps)
     return result
 

@@ -8,9 +8,10 @@ import logging
 import math
 import re
 import time
+import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token
@@ -36,6 +37,7 @@ from indicators.models import (
     Indicator,
     MethodologyVersion,
     Observation,
+    RecomputeRequest,
     RiskFactor,
     RiskScore,
     ScoringRun,
@@ -207,6 +209,7 @@ def _expand_code_range(code_range: str) -> list[str]:
 # --- Observations ----------------------------------------------------------------------
 
 Scale = Literal["unit", "analyst"]
+OBSERVATION_KEY = ("country_id", "indicator_id", "observed_on", "source")
 ANALYST_SCALE_MAX = 3
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -279,9 +282,9 @@ def record_observations(
     the same batch twice changes nothing.
 
     Raises ``ObservationBatchError`` listing every bad row and field; then nothing is
-    written. ``dry_run`` validates and counts without writing. After a successful write
-    a recompute of each changed country is queued once the transaction commits
-    (``recompute``), and so are the tasks in ``settings.OBSERVATIONS_RECORDED_TASKS`` (the
+    written. ``dry_run`` validates and counts without writing. A successful write
+    requests a recompute of the changed countries in the same transaction (``recompute``),
+    and queues the tasks in ``settings.OBSERVATIONS_RECORDED_TASKS`` once it commits (the
     red-flag alert rule; ``evaluate_alerts=False`` for bulk imports of history).
     """
     today = today or timezone.localdate()
@@ -323,43 +326,46 @@ def record_observations(
     if dry_run or not (fresh or changed):
         return result
     user = recorded_by if recorded_by is not None and recorded_by.is_authenticated else None
+    now = timezone.now()
+    written = [*fresh, *changed]
+    frame = pd.DataFrame(
+        {
+            "country_id": [r.country.pk for r in written],
+            "indicator_id": [r.indicator_id for r in written],
+            "observed_on": [r.observed_on for r in written],
+            "value": [r.value for r in written],
+            "confidence": [r.confidence for r in written],
+            "source": [r.source for r in written],
+            "source_url": [r.source_url for r in written],
+            "note": [r.note for r in written],
+            "overrides_data": [r.overrides_data for r in written],
+            "recorded_by_id": user.pk if user is not None else None,
+            "variable": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
     with transaction.atomic():
-        written = Observation.objects.bulk_create(
-            [
-                Observation(
-                    country=r.country,
-                    indicator_id=r.indicator_id,
-                    observed_on=r.observed_on,
-                    value=r.value,
-                    confidence=r.confidence,
-                    source=r.source,
-                    source_url=r.source_url,
-                    note=r.note,
-                    overrides_data=r.overrides_data,
-                    recorded_by=user,
-                )
-                for r in (*fresh, *changed)
-            ],
-            batch_size=2000,
-            # A concurrent writer may have added the same key since it was read above.
-            update_conflicts=True,
-            unique_fields=["country", "indicator", "observed_on", "source"],
-            update_fields=[
+        ids = bulk.upsert_frame(
+            Observation._meta.db_table,
+            frame,
+            keys=OBSERVATION_KEY,
+            update=[
                 "value",
                 "confidence",
                 "source_url",
                 "note",
                 "overrides_data",
-                "recorded_by",
+                "recorded_by_id",
                 "updated_at",
             ],
         )
         if recompute:
-            _schedule_country_recomputes(result.countries)
+            request_recompute(countries=result.countries, reason="observations recorded")
         if evaluate_alerts:
-            ids = sorted(o.pk for o in written if o.pk is not None)
             transaction.on_commit(
-                partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, ids), robust=True
+                partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, sorted(ids)),
+                robust=True,
             )
     return result
 
@@ -374,13 +380,68 @@ def delete_observations(*, ids: Collection[int]) -> frozenset[str]:
         doomed = Observation.objects.filter(pk__in=list(ids))
         countries = frozenset(doomed.values_list("country__iso3", flat=True).distinct())
         doomed.delete()
-        _schedule_country_recomputes(countries)
+        if countries:
+            request_recompute(countries=countries, reason="observations deleted")
     return countries
 
 
-def _schedule_country_recomputes(countries: Collection[str]) -> None:
-    for iso3 in sorted(countries):
-        transaction.on_commit(partial(_queue_country_recompute, iso3), robust=True)
+# --- Recompute requests ----------------------------------------------------------------
+# The one way a recompute is queued: a row written in the caller's transaction, drained
+# once it commits (a task) and by the beat sweep, so a broker outage only delays it.
+
+RECOMPUTE_LEASE = timedelta(minutes=30)
+
+
+def request_recompute(*, countries: Collection[str] | None, reason: str) -> None:
+    """Record that the scores of ``countries`` (ISO3; None: every country) must be
+    recomputed, in the current transaction; a drain is queued once it commits."""
+    now = timezone.now()
+    if countries is None:
+        RecomputeRequest.objects.create(country=None, reason=reason, requested_at=now)
+    else:
+        RecomputeRequest.objects.bulk_create(
+            RecomputeRequest(country_id=country_id, reason=reason, requested_at=now)
+            for country_id in Country.objects.filter(iso3__in=list(countries)).values_list(
+                "id", flat=True
+            )
+        )
+    transaction.on_commit(_queue_recompute_drain, robust=True)
+
+
+def schedule_full_recompute(*, reason: str = "weights changed") -> None:
+    """Request a recompute of every score (see ``request_recompute``)."""
+    request_recompute(countries=None, reason=reason)
+
+
+def drain_recompute_requests(*, now: datetime | None = None) -> ScoringRun | None:
+    """Claim every pending recompute request, recompute once for all, mark them done.
+
+    One full refresh if any request is for every country, else one refresh of the
+    requested countries. Requests another worker holds (its lease not expired) are left
+    to it. On failure the claimed requests are released for the next drain, and the
+    error is raised. Returns the run, or None when nothing was pending.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    available = Q(done_at__isnull=True) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    pending = list(RecomputeRequest.objects.filter(available).values_list("id", flat=True))
+    if not pending:
+        return None
+    RecomputeRequest.objects.filter(available, pk__in=pending).update(
+        claim=token, claimed_until=now + RECOMPUTE_LEASE
+    )
+    mine = RecomputeRequest.objects.filter(claim=token)
+    requested = list(mine.values_list("country__iso3", flat=True))
+    if not requested:
+        return None
+    countries = None if None in requested else sorted(set(requested))
+    try:
+        run = refresh_scores(countries=countries)
+    except Exception:
+        mine.update(claim=None, claimed_until=None)
+        raise
+    mine.update(done_at=timezone.now(), run=run)
+    return run
 
 
 # After-commit callbacks. The data is committed when they run: a broker that is down, or
@@ -398,27 +459,14 @@ def _queue_hook_tasks(task_names: Sequence[str], *args: Any) -> None:
             logger.exception("Could not run or queue %s%r after commit", name, args)
 
 
-def _queue_country_recompute(iso3: str) -> None:
+def _queue_recompute_drain() -> None:
     from indicators import tasks  # tasks import this module
 
     try:
-        tasks.recompute_country_scores.delay(iso3)
+        tasks.drain_recompute_requests.delay()
     except Exception:
-        logger.exception("Could not run or queue the recompute of %s after commit", iso3)
-
-
-def _queue_full_recompute() -> None:
-    from indicators import tasks
-
-    try:
-        tasks.recompute_all_scores.delay()
-    except Exception:
-        logger.exception("Could not run or queue the full recompute after commit")
-
-
-def schedule_full_recompute() -> None:
-    """Queue a recompute of every score once the current transaction commits."""
-    transaction.on_commit(_queue_full_recompute, robust=True)
+        # The requests are committed: the beat sweep drains them once the broker is back.
+        logger.exception("Could not run or queue the recompute drain after commit")
 
 
 def _comparable(row: _CleanRow) -> tuple[float, str, str, str, bool]:

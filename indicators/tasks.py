@@ -13,5 +13,5 @@ def recompute_all_scores() -> None:
 
 
 @shared_task(ignore_result=True)
-def recompute_country_scores(iso3: str) -> None:
-    services.refresh_scores(countries=[iso3])
+def drain_recompute_requests() -> None:
+    services.drain_recompute_requests()

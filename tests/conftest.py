@@ -59,6 +59,29 @@ def make_user(username: str, *roles: Role, **fields: Any) -> Any:
     return user
 
 
+def pending_recomputes() -> list[str]:
+    """ISO3 codes of the recompute requests not yet done ("all" for a full one), sorted."""
+    from indicators.models import RecomputeRequest
+
+    pending = RecomputeRequest.objects.filter(done_at__isnull=True)
+    return sorted(iso3 or "all" for iso3 in pending.values_list("country__iso3", flat=True))
+
+
+def last_recompute_request() -> int:
+    """The id of the newest recompute request (0 if none): a mark to count from."""
+    from indicators.models import RecomputeRequest
+
+    return RecomputeRequest.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def recomputes_requested_after(mark: int) -> list[str]:
+    """ISO3 codes ("all" for a full one) of the recompute requests made after ``mark``."""
+    from indicators.models import RecomputeRequest
+
+    made = RecomputeRequest.objects.filter(pk__gt=mark)
+    return sorted(iso3 or "all" for iso3 in made.values_list("country__iso3", flat=True))
+
+
 @pytest.fixture
 def analyst(db: None) -> Any:
     return make_user("ana", Role.ANALYST)

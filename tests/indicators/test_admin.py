@@ -19,12 +19,12 @@ from indicators.models import (
     ScoringRun,
 )
 from indicators.services import (
-    _queue_country_recompute,
-    _queue_full_recompute,
     _queue_hook_tasks,
+    _queue_recompute_drain,
     record_observations,
     refresh_scores,
 )
+from tests.conftest import last_recompute_request, recomputes_requested_after
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -85,7 +85,7 @@ def test_editing_a_factor_weight_in_the_list_recomputes_under_a_new_version(
             url, changelist_post(RiskFactor, factors, "weight", {rf8.pk: 3.0})
         )
     assert response.status_code == 302
-    assert callbacks.count(_queue_full_recompute) == 1  # one per request
+    assert callbacks.count(_queue_recompute_drain) == 1  # one per request
     assert RiskFactor.objects.get(code="RF8").weight == 3.0
     assert MethodologyVersion.objects.count() == 2
     latest = ScoringRun.objects.order_by("-started_at").first()
@@ -109,7 +109,7 @@ def test_editing_an_indicator_weight_in_the_list_recomputes(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(url, data)
     assert response.status_code == 302
-    assert callbacks.count(_queue_full_recompute) == 1  # one per request
+    assert callbacks.count(_queue_recompute_drain) == 1  # one per request
     assert (
         ScoringRun.objects.order_by("-started_at").first().methodology.indicator_weights[first.code]
         == 0.5
@@ -202,7 +202,7 @@ def test_editing_an_indicator_weight_inline_on_its_factor_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.1": {"weight": 2.0}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(_queue_full_recompute) == 1
+    assert callbacks.count(_queue_recompute_drain) == 1
     assert Indicator.objects.get(code="1.1").weight == 2.0
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert latest.is_full
@@ -216,7 +216,7 @@ def test_editing_a_staleness_limit_inline_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.2": {"staleness_days": 90}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(_queue_full_recompute) == 1
+    assert callbacks.count(_queue_recompute_drain) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert latest.methodology.staleness_days["1.2"] == 90
 
@@ -227,7 +227,7 @@ def test_deleting_an_indicator_inline_recomputes(
     callbacks = post_factor_change(
         admin_client, {"1.11": {"DELETE": "on"}}, django_capture_on_commit_callbacks
     )
-    assert callbacks.count(_queue_full_recompute) == 1
+    assert callbacks.count(_queue_recompute_drain) == 1
     assert not Indicator.objects.filter(code="1.11").exists()
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert "1.11" not in latest.methodology.indicator_weights
@@ -240,7 +240,7 @@ def test_editing_only_an_inline_label_does_not_recompute(
         admin_client, {"1.1": {"label": "Reworded"}}, django_capture_on_commit_callbacks
     )
     assert Indicator.objects.get(code="1.1").label == "Reworded"
-    assert callbacks.count(_queue_full_recompute) == 0
+    assert callbacks.count(_queue_recompute_drain) == 0
     assert MethodologyVersion.objects.count() == 1
 
 
@@ -252,7 +252,7 @@ def test_deleting_an_indicator_in_the_admin_recomputes(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(url, {"post": "yes"})
     assert response.status_code == 302
-    assert callbacks.count(_queue_full_recompute) == 1
+    assert callbacks.count(_queue_recompute_drain) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert "1.11" not in latest.methodology.indicator_weights
 
@@ -271,7 +271,7 @@ def test_deleting_indicators_from_the_list_recomputes_once(
         response = admin_client.post(url, data)
     assert response.status_code == 302
     assert not Indicator.objects.filter(code__in=["1.10", "1.11"]).exists()
-    assert callbacks.count(_queue_full_recompute) == 1
+    assert callbacks.count(_queue_recompute_drain) == 1
     latest = ScoringRun.objects.order_by("-started_at").first()
     assert not {"1.10", "1.11"} & set(latest.methodology.indicator_weights)
 
@@ -290,11 +290,11 @@ def observation_form(**fields: object) -> dict:
     return {**data, **fields}
 
 
-def queued(callbacks) -> dict[str, list]:
-    """The follow-up tasks queued on commit, by kind."""
+def queued(callbacks, mark: int) -> dict[str, list]:
+    """The recomputes requested after ``mark`` and the hook tasks queued on commit."""
     partials = [c for c in callbacks if hasattr(c, "func")]
     return {
-        "recompute": sorted(c.args[0] for c in partials if c.func is _queue_country_recompute),
+        "recompute": recomputes_requested_after(mark),
         "hooks": [c.args for c in partials if c.func is _queue_hook_tasks],
     }
 
@@ -303,6 +303,7 @@ def test_adding_an_observation_in_the_admin_records_it_through_the_service(
     admin_client, settings, django_capture_on_commit_callbacks
 ):
     url = reverse("admin:indicators_observation_add")
+    mark = last_recompute_request()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(url, observation_form())
     assert response.status_code == 302, response.content[:3000]
@@ -310,7 +311,7 @@ def test_adding_an_observation_in_the_admin_records_it_through_the_service(
     assert RiskScore.objects.filter(country__iso3="SYR", period=date(2014, 2, 28)).exists()
     assert (stored.value, stored.source) == (1.0, "admin entry")
     assert stored.recorded_by.username == "boss"  # who saved it, not a form field
-    follow_up = queued(callbacks)
+    follow_up = queued(callbacks, mark)
     assert follow_up["recompute"] == ["SYR"]
     # The red-flag rule sees the new row (then the recompute's run is evaluated too).
     assert follow_up["hooks"][0] == (settings.OBSERVATIONS_RECORDED_TASKS, [stored.pk])
@@ -332,12 +333,13 @@ def test_editing_an_observation_value_in_the_admin_updates_it_and_recomputes(
     admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
     stored = Observation.objects.get()
     url = reverse("admin:indicators_observation_change", args=[stored.pk])
+    mark = last_recompute_request()
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(url, observation_form(value="0.5"))
     assert response.status_code == 302, response.content[:3000]
     assert Observation.objects.get().pk == stored.pk
     assert Observation.objects.get().value == 0.5
-    follow_up = queued(callbacks)
+    follow_up = queued(callbacks, mark)
     assert follow_up["recompute"] == ["SYR"]
     assert len(follow_up["hooks"]) == 1
 
@@ -348,11 +350,12 @@ def test_moving_an_observation_to_another_date_in_the_admin_replaces_it(
     admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
     stored = Observation.objects.get()
     url = reverse("admin:indicators_observation_change", args=[stored.pk])
+    mark = last_recompute_request()
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(url, observation_form(observed_on="2014-01-31"))
     assert response.status_code == 302, response.content[:3000]
     assert list(Observation.objects.values_list("observed_on", flat=True)) == [date(2014, 1, 31)]
-    assert set(queued(callbacks)["recompute"]) == {"SYR"}
+    assert set(queued(callbacks, mark)["recompute"]) == {"SYR"}
 
 
 def test_deleting_an_observation_in_the_admin_recomputes_its_country(
@@ -361,11 +364,12 @@ def test_deleting_an_observation_in_the_admin_recomputes_its_country(
     admin_client.post(reverse("admin:indicators_observation_add"), observation_form())
     stored = Observation.objects.get()
     url = reverse("admin:indicators_observation_delete", args=[stored.pk])
+    mark = last_recompute_request()
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(url, {"post": "yes"})
     assert response.status_code == 302
     assert not Observation.objects.exists()
-    assert queued(callbacks)["recompute"] == ["SYR"]
+    assert queued(callbacks, mark)["recompute"] == ["SYR"]
 
 
 def test_deleting_observations_from_the_list_recomputes_each_country(
@@ -380,8 +384,9 @@ def test_deleting_observations_from_the_list_recomputes_each_country(
         "_selected_action": [str(pk) for pk in Observation.objects.values_list("pk", flat=True)],
         "post": "yes",
     }
+    mark = last_recompute_request()
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(reverse("admin:indicators_observation_changelist"), data)
     assert response.status_code == 302
     assert not Observation.objects.exists()
-    assert queued(callbacks)["recompute"] == ["NOR", "SYR"]
+    assert queued(callbacks, mark)["recompute"] == ["NOR", "SYR"]

@@ -10,14 +10,16 @@ from django.contrib.auth import get_user_model
 
 from alerts import tasks as alert_tasks
 from indicators import tasks
-from indicators.models import Observation
+from indicators.models import Observation, RecomputeRequest, RiskScore
 from indicators.services import (
     ObservationBatchError,
     RowError,
-    _queue_country_recompute,
+    _queue_recompute_drain,
     delete_observations,
+    drain_recompute_requests,
     record_observations,
 )
+from tests.conftest import pending_recomputes
 
 pytestmark = pytest.mark.usefixtures("postgres", "countries", "framework")
 
@@ -65,8 +67,9 @@ def test_a_valid_batch_is_stored(django_capture_on_commit_callbacks):
         result = record(good_rows(), recorded_by=user)
     assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
     assert result.countries == {"SYR", "NOR"}
-    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
-    assert recomputes == [("NOR",), ("SYR",)]  # one recompute queued per changed country
+    # A recompute request per changed country, in the same transaction; one drain queued.
+    assert pending_recomputes() == ["NOR", "SYR"]
+    assert callbacks.count(_queue_recompute_drain) == 1
     stored = Observation.objects.get(country__iso3="SYR", indicator__code="1.1")
     assert (stored.value, stored.confidence, stored.source_url, stored.note) == (
         1.0,
@@ -205,18 +208,15 @@ def test_a_dry_run_counts_but_writes_nothing(django_capture_on_commit_callbacks)
     assert callbacks == []
 
 
-def test_a_failing_after_commit_task_skips_neither_the_write_nor_the_other_tasks(
+def test_a_broker_outage_after_commit_loses_neither_the_write_nor_the_recompute(
     django_capture_on_commit_callbacks, monkeypatch, caplog
 ):
-    recomputed: list[str] = []
     red_flag_checks: list[list[int]] = []
 
-    def broker_down_for_norway(iso3: str) -> None:
-        if iso3 == "NOR":  # queued first (sorted), so a failure here must not stop SYR
-            raise ConnectionError("Redis is down")
-        recomputed.append(iso3)
+    def broker_down() -> None:
+        raise ConnectionError("Redis is down")
 
-    monkeypatch.setattr(tasks.recompute_country_scores, "delay", broker_down_for_norway)
+    monkeypatch.setattr(tasks.drain_recompute_requests, "delay", broker_down)
     monkeypatch.setattr(alert_tasks.evaluate_red_flags, "delay", red_flag_checks.append)
     with (
         caplog.at_level(logging.ERROR, logger="indicators.services"),
@@ -225,20 +225,27 @@ def test_a_failing_after_commit_task_skips_neither_the_write_nor_the_other_tasks
         result = record(good_rows())
     assert result.created == 3
     assert Observation.objects.count() == 3
-    assert recomputed == ["SYR"]
     assert red_flag_checks == [sorted(Observation.objects.values_list("pk", flat=True))]
-    assert "Could not run or queue the recompute of NOR" in caplog.text
+    assert "Could not run or queue the recompute drain" in caplog.text
     assert "Redis is down" in caplog.text
+    # The requests are rows: the beat's drain recomputes them once the broker is back.
+    assert pending_recomputes() == ["NOR", "SYR"]
+    run = drain_recompute_requests()
+    assert set(RiskScore.objects.values_list("country__iso3", flat=True)) == {"NOR", "SYR"}
+    assert pending_recomputes() == []
+    assert set(RecomputeRequest.objects.values_list("run", flat=True)) == {run.pk}
+    assert drain_recompute_requests() is None  # nothing left
 
 
 def test_deleting_observations_recomputes_their_countries_on_commit(
     django_capture_on_commit_callbacks,
 ):
     record(good_rows())
+    RecomputeRequest.objects.all().delete()
     doomed = Observation.objects.filter(country__iso3="SYR").values_list("pk", flat=True)
     with django_capture_on_commit_callbacks() as callbacks:
         countries = delete_observations(ids=list(doomed))
     assert countries == {"SYR"}
     assert list(Observation.objects.values_list("country__iso3", flat=True)) == ["NOR"]
-    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
-    assert recomputes == [("SYR",)]
+    assert pending_recomputes() == ["SYR"]
+    assert callbacks.count(_queue_recompute_drain) == 1

@@ -14,8 +14,9 @@ from django.urls import reverse
 from openpyxl import Workbook
 
 from indicators.models import Observation
-from indicators.services import ObservationBatchError, _queue_country_recompute
+from indicators.services import ObservationBatchError
 from indicators.uploads import UploadFormatError, import_observation_file, read_observation_file
+from tests.conftest import pending_recomputes
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -60,7 +61,7 @@ def problems(error: ObservationBatchError) -> list[tuple[int, str]]:
 def test_a_good_csv_is_recorded_with_values_on_the_unit_scale(
     analyst, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False):
         result = import_observation_file(name="a.csv", content=GOOD_CSV, recorded_by=analyst)
     assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
     assert result.countries == {"SDN", "NOR"}
@@ -76,8 +77,7 @@ def test_a_good_csv_is_recorded_with_values_on_the_unit_scale(
     assert stored["SDN", "8.1"].value == 0.5
     assert stored["SDN", "8.1"].confidence == "medium"
     assert stored["NOR", "8.7"].value == 0.0
-    recomputes = [c.args for c in callbacks if getattr(c, "func", None) is _queue_country_recompute]
-    assert sorted(recomputes) == [("NOR",), ("SDN",)]
+    assert pending_recomputes() == ["NOR", "SDN"]
 
 
 def test_a_good_xlsx_is_recorded():

@@ -44,8 +44,9 @@ class Command(BaseCommand):
             )
         except public_data.PublicDataError as exc:
             raise CommandError("Nothing was imported:\n  " + "\n  ".join(exc.problems)) from exc
+        verbose = options["verbosity"] >= 2
         for dataset in result.datasets:
-            self.stdout.write(self._summary(dataset))
+            self.stdout.write(self._summary(dataset, verbose=verbose))
         if result.staleness_set:
             self.stdout.write(
                 "Staleness limits from the mapping file set on indicator(s) "
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Nothing changed in {result.data_dir} ({elapsed:.1f} s).")
 
-    def _summary(self, dataset: public_data.DatasetResult) -> str:
+    def _summary(self, dataset: public_data.DatasetResult, *, verbose: bool) -> str:
         if dataset.status == "unchanged":
             return f"{dataset.name}: unchanged since the last import."
         lines = [
@@ -76,6 +77,14 @@ class Command(BaseCommand):
                 f"  episodes: {dataset.episodes_created} new, {dataset.episodes_updated} "
                 "updated or removed"
             )
+        if not verbose:
+            if dataset.skipped or dataset.unmapped:
+                lines.append(
+                    f"  ({len(dataset.skipped)} reasons for skipping, {len(dataset.unmapped)} "
+                    "codes not mapped to our countries: -v 2 lists them; so does the "
+                    "methodology page)"
+                )
+            return "\n".join(lines)
         for reason, count in sorted(dataset.skipped.items()):
             lines.append(f"  skipped {count}: {reason}")
         for item in dataset.unmapped:
