@@ -144,8 +144,8 @@ def read(path: Path, *, codes: CountryCodes, panel: Panel, last_year: int) -> So
     one or more ethnic groups) are coded 0 none since 1945, 1 earlier, 2 ended within
     ten years, 3 under way; ``mass_killing_ongoing`` is 1 while one is under way, and is
     given only for years the file can speak for (to its last start year). An episode
-    still under way when the file ends is taken as ended then for the later years'
-    histories: what happened after is not in the file.
+    still under way when the file ends counts as "ended within ten years" in every later
+    year: the file does not say whether or when it ended, so it never fades to "earlier".
     """
     found = read_episodes(path, codes=codes)
     grid = panel.fill(pd.DataFrame(columns=["iso3", "year"]), first=1945, last=last_year)
@@ -164,7 +164,7 @@ def read(path: Path, *, codes: CountryCodes, panel: Panel, last_year: int) -> So
                 continue
             if year <= end and (episode.end_year is not None or year <= found.last_year):
                 code = ONGOING
-            elif year - end <= RECENT_YEARS:
+            elif year - end <= RECENT_YEARS or episode.end_year is None:
                 code = RECENT
             else:
                 code = EARLIER

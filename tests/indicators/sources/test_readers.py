@@ -291,3 +291,16 @@ def test_malformed_input_is_refused_with_a_clear_error(tmp_path, codes, reader, 
     with pytest.raises(SourceFormatError, match=message) as caught:
         reader(path, codes=codes)
     assert "data.csv" in str(caught.value)
+
+
+def test_an_episode_under_way_when_the_file_ends_never_fades_to_earlier(tmp_path, codes, panel):
+    table = episodes.read(
+        write(tmp_path, "mk.csv", EPISODES), codes=codes, panel=panel, last_year=2030
+    )
+    history = table.values.set_index(["iso3", "year"])["mass_killing_history"]
+    # syr2011s1 is under way at the file's end (2011 here): whether it ended is unknown.
+    assert history[("SYR", 2011)] == 3
+    assert history[("SYR", 2014)] == 2
+    assert math.isnan(
+        table.values.set_index(["iso3", "year"]).loc[("SYR", 2014), "mass_killing_ongoing"]
+    )
