@@ -156,7 +156,12 @@ class OverviewView(RoleRequiredMixin, TemplateView):
 
 def _movers(scores: pd.DataFrame, column: str) -> list[dict[str, Any]]:
     """The biggest changes of the shown score either way, among countries with enough data."""
-    known = scores[(scores["crime_level"] != "insufficient_data") & scores[column].notna()]
+    # A change under a twentieth of a point is no move (annual data moves once a year).
+    known = scores[
+        (scores["crime_level"] != "insufficient_data")
+        & scores[column].notna()
+        & (scores[column].abs() >= 0.05)
+    ]
     ranked = known.reindex(known[column].abs().sort_values(ascending=False).index)
     return _records(ranked.head(MOVERS_SHOWN))
 
@@ -483,6 +488,7 @@ class MethodologyView(RoleRequiredMixin, TemplateView):
             coverage=selectors.coverage_report(framework=framework),
             sources=selectors.observation_sources(analysts_only=True),
             public_data=selectors.public_data_sources(mapping=mapping.published_mapping()),
+            indicator_labels={i.code: i.label for f in framework for i in f.indicators},
         )
         return context
 

@@ -203,15 +203,14 @@ def test_an_import_recomputes_the_scores_once_it_commits(
 
 def test_the_command_prints_a_summary_per_data_set_and_turns_errors_into_command_errors(folder):
     out, err = StringIO(), StringIO()
-    call_command(
-        "import_public_data", "--data-dir", str(folder), "--only", "vdem", stdout=out, stderr=err
-    )
+    command = ["import_public_data", "--data-dir", str(folder), "--only", "vdem"]
+    call_command(*command, verbosity=2, stdout=out, stderr=err)
     printed = out.getvalue()
     assert "V-Dem Country-Year: 3 rows read; observations" in printed
     assert "unmapped COW 265: East Germany" in printed
     assert "] 1/4 reading V-Dem Country-Year" in err.getvalue()  # the progress bar
     again = StringIO()
-    call_command("import_public_data", "--data-dir", str(folder), "--only", "vdem", stdout=again)
+    call_command(*command, stdout=again)
     assert "unchanged since the last import" in again.getvalue()
     with pytest.raises(CommandError, match="Nothing was imported"):
         call_command("import_public_data", "--data-dir", str(folder / "nowhere"))
