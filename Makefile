@@ -7,7 +7,7 @@ PURE_MODULES := indicators/scoring.py alerts/rules.py indicators/charts.py
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install browser run test lint bench bench-pages bench-alerts clean
+.PHONY: install browser run test lint bench bench-pages bench-alerts bench-import clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench-pages: install
 # an SMTP server on loopback; its own database, created and dropped.
 bench-alerts: install
 	DATABASE_URL="$(TEST_DATABASE_URL)_alerts_bench" $(BIN)/python bench/alert_latency.py
+
+# The full public-data import with the first full scoring, and a 100,000-row upload; its
+# own database, created and dropped.
+bench-import: install
+	DATABASE_URL="$(TEST_DATABASE_URL)_import_bench" $(BIN)/python bench/import.py
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3

@@ -97,9 +97,22 @@ def score_baselines(countries: Iterable[str], *, for_update: bool = False) -> pd
     )
 
 
-def observations_for_red_flags(observation_ids: Iterable[int]) -> pd.DataFrame:
-    """Columns id, country, indicator, factor, observed_on, value, source, updated_at."""
-    rows = Observation.objects.filter(pk__in=list(observation_ids)).values_list(
+def observations_for_red_flags(
+    observation_ids: Iterable[int], *, thresholds: AlertThresholds
+) -> pd.DataFrame:
+    """Of these observations, those that could be red flags under ``thresholds`` (on a
+    red-flag factor or indicator, severe enough): the rule in ``alerts.rules`` decides.
+
+    Columns id, country, indicator, factor, observed_on, value, source, updated_at. The
+    database does the first cut, so a batch of 100,000 rows reads only its candidates.
+    """
+    candidates = Observation.objects.filter(
+        pk__in=list(observation_ids), value__gte=thresholds.red_flag_severity - 1e-9
+    ).filter(
+        Q(indicator__factor__code__in=thresholds.red_flag_factors)
+        | Q(indicator__code__in=thresholds.red_flag_indicators)
+    )
+    rows = candidates.values_list(
         "id",
         "country__iso3",
         "indicator__code",

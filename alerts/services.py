@@ -122,10 +122,10 @@ def evaluate_red_flags(
 ) -> list[Alert]:
     """Raise or escalate red-flag alerts for newly recorded observations, once per version."""
     now = now or timezone.now()
-    frame = selectors.observations_for_red_flags(observation_ids)
+    thresholds = selectors.alert_thresholds()
+    frame = selectors.observations_for_red_flags(observation_ids, thresholds=thresholds)
     if frame.empty:
         return []
-    thresholds = selectors.alert_thresholds()
     flags = {e.observation_id: e for e in rules.find_red_flags(frame, thresholds, today=now.date())}
     alerts: list[Alert] = []
     for row in frame.itertuples():

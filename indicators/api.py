@@ -651,6 +651,12 @@ class ObservationSerializer(serializers.ModelSerializer):
     recorded_by = serializers.CharField(
         source="recorded_by.username", allow_null=True, default=None
     )
+    dataset = serializers.CharField(
+        source="dataset.key",
+        allow_null=True,
+        default=None,
+        help_text="The public data set the value is derived from; null for an analyst's.",
+    )
 
     class Meta:
         model = Observation
@@ -665,6 +671,10 @@ class ObservationSerializer(serializers.ModelSerializer):
             "source_url",
             "note",
             "recorded_by",
+            "dataset",
+            "variable",
+            "raw_value",
+            "overrides_data",
             "created_at",
             "updated_at",
         ]
@@ -685,6 +695,10 @@ class ObservationInputSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=200, help_text="Name of the source.")
     source_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     note = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    overrides_data = serializers.BooleanField(
+        default=False,
+        help_text="True: the scores use this value instead of the data-derived ones of that date.",
+    )
 
 
 class ObservationBatchInputSerializer(serializers.Serializer):

@@ -135,7 +135,11 @@ class Observation(models.Model):
         MEDIUM = "medium", "Medium"
         HIGH = "high", "High"
 
-    country = models.ForeignKey(Country, on_delete=models.PROTECT, related_name="observations")
+    # No single-column index on country: the unique key and (country, observed_on) lead
+    # with it, and every index slows the bulk writes of uploads and imports.
+    country = models.ForeignKey(
+        Country, on_delete=models.PROTECT, related_name="observations", db_index=False
+    )
     indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="observations")
     observed_on = models.DateField()
     value = models.FloatField(help_text="Severity in [0, 1]; the analysts' 0-3 scale is /3.")

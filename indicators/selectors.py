@@ -931,7 +931,7 @@ def _score_column(crime: str) -> str:
 
 def observations_for_api() -> QuerySet[Observation]:
     """Observations with their country, indicator and recorder, for listing."""
-    return Observation.objects.select_related("country", "indicator", "recorded_by")
+    return Observation.objects.select_related("country", "indicator", "recorded_by", "dataset")
 
 
 def observation_by_key(

@@ -210,6 +210,7 @@ def _expand_code_range(code_range: str) -> list[str]:
 
 Scale = Literal["unit", "analyst"]
 OBSERVATION_KEY = ("country_id", "indicator_id", "observed_on", "source")
+CONFIDENCES = frozenset(Observation.Confidence.values)
 ANALYST_SCALE_MAX = 3
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -531,7 +532,7 @@ def _clean_row(
         fail("value", value)
 
     confidence = _text(row.get("confidence")).lower() or Observation.Confidence.MEDIUM
-    if confidence not in Observation.Confidence.values:
+    if confidence not in CONFIDENCES:
         fail("confidence", f"{confidence!r} is not one of low, medium, high")
 
     source = _text(row.get("source"))

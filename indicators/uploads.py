@@ -11,6 +11,8 @@ One row per assessment, a header in the first row (names case-insensitive):
     source      who or what it rests on              required
     url         http(s) link to the source           optional
     note        free text                            optional
+    override    yes: replaces the data-derived values of that country, indicator and
+                date in the scores (default no)       optional
 
 Problems are reported with the file's row numbers: the header is row 1, the first data
 row is row 2. Nothing is written unless every row is good.
@@ -33,13 +35,13 @@ from indicators import services
 from indicators.services import ObservationBatchError, RecordResult, RowError
 
 REQUIRED_COLUMNS = ("country", "indicator", "date", "value", "source")
-OPTIONAL_COLUMNS = ("scale", "confidence", "url", "note")
+OPTIONAL_COLUMNS = ("scale", "confidence", "url", "note", "override")
 EXTENSIONS = (".csv", ".xlsx")
 SCALES = ("0-3", "0-1")
 DEFAULT_SCALE = "0-3"
 ANALYST_MAX = 3
 # The service's field names, as the file calls them.
-FILE_FIELD_NAMES = {"observed_on": "date", "source_url": "url"}
+FILE_FIELD_NAMES = {"observed_on": "date", "source_url": "url", "overrides_data": "override"}
 
 
 class UploadFormatError(ValueError):
@@ -90,6 +92,7 @@ def read_observation_file(*, name: str, content: bytes) -> list[dict[str, Any]]:
                 "source": _text(cell("source")),
                 "source_url": _text(cell("url")),
                 "note": _text(cell("note")),
+                "overrides_data": _text(cell("override")),
             }
         )
     if not rows:

@@ -54,9 +54,16 @@ def test_it_lists_observations_newest_first(analyst_client, scored, analyst):
         "source_url",
         "note",
         "recorded_by",
+        "dataset",
+        "variable",
+        "raw_value",
+        "overrides_data",
         "created_at",
         "updated_at",
     }
+    # An analyst's assessment: no data set, variable or raw value.
+    assert (first["dataset"], first["variable"], first["raw_value"]) == (None, "", None)
+    assert first["overrides_data"] is False
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from countries.models import MassKillingEpisode
 from indicators import public_data
 from indicators.models import DataSet, Indicator, Observation, RiskScore
 from indicators.public_data import PublicDataError, import_public_data
+from indicators.services import record_observations, refresh_scores
 from tests.indicators.sources.test_readers import (
     BRD,
     COUPS,
@@ -232,3 +233,38 @@ def test_the_demo_imports_the_public_data_and_a_second_start_redoes_nothing(
     call_command("setup_demo", stdout=second, stderr=StringIO())
     assert "Nothing changed" in second.getvalue()
     assert "Scores are up to date" in second.getvalue()
+
+
+def test_the_country_page_shows_which_number_is_data_and_which_an_analysts(
+    folder, client, analyst
+):
+    run(folder, "vdem")
+    record_observations(
+        rows=[
+            {
+                "country": "SYR",
+                "indicator": "6.2",
+                "observed_on": "2013-12-31",
+                "value": 1,
+                "source": "Field mission report",
+                "overrides_data": True,
+            }
+        ],
+        scale="analyst",
+        recorded_by=analyst,
+        recompute=False,
+    )
+    refresh_scores(today=TODAY)
+    client.force_login(analyst)
+    page = client.get("/countries/SYR/").content.decode()
+    assert '<span class="badge badge-data"' in page
+    assert "<code>v2csreprss_ord</code> = 0" in page
+    assert "CSO repression, 0 (severe) to 4 (none)" in page
+    assert '<span class="badge badge-analyst"' in page
+    assert "1 (low)" in page  # the analyst's value on the scale it was entered on
+    assert "overrides data</span>" in page
+    # V-Dem's share-alike licence is named wherever its numbers are shown.
+    assert "V-Dem v15 (CC BY-SA 4.0; numbers derived from it are shared under the same" in page
+    # The override replaces both V-Dem values of 6.2 that day: RF6 = 1/3, not their mean.
+    latest = RiskScore.objects.filter(country__iso3="SYR").order_by("-period").first()
+    assert latest.factor_scores["RF6"] == pytest.approx(1 / 3, abs=1e-4)

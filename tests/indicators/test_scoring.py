@@ -320,3 +320,36 @@ def test_periods_must_be_ascending_month_ends():
         score(observations(), periods=pd.DatetimeIndex(["2020-01-15"]))
     with pytest.raises(ValueError, match="ascending"):
         score(observations(), periods=pd.DatetimeIndex(["2020-02-29", "2020-01-31"]))
+
+
+def test_same_day_sources_average_but_an_overriding_assessment_replaces_them():
+    # 2.1 on 31 Dec: a data set says 1.0, an analyst adds 0.0 (averaged to 0.5), and
+    # another analyst's overriding 1/3 replaces both on that date only.
+    obs = observations(
+        ("NOR", "2.1", "2019-12-31", 1.0),
+        ("NOR", "2.1", "2019-12-31", 0.0),
+        ("SWE", "2.1", "2019-12-31", 1.0),
+        ("SWE", "2.1", "2019-12-31", 0.0),
+        ("SWE", "2.1", "2019-12-31", 1 / 3),
+        ("SWE", "2.1", "2020-03-31", 1.0),
+    )
+    obs["overrides"] = [False, False, False, False, True, False]
+    result = score(obs)
+    assert result.factor_scores.loc[
+        result.scores.index[(result.scores["country"] == "NOR")][0], "RF2"
+    ] == pytest.approx(0.5)
+    sweden = result.scores["country"] == "SWE"
+    swe = result.factor_scores[sweden.to_numpy()]["RF2"].tolist()
+    # Jan-Feb: the override alone; from March the newer data-derived value.
+    assert swe[:2] == pytest.approx([1 / 3, 1 / 3])
+    assert swe[2:] == pytest.approx([1.0] * 4)
+
+
+def test_last_complete_month_end_never_gives_the_month_under_way():
+    from datetime import date
+
+    from indicators.scoring import last_complete_month_end
+
+    assert last_complete_month_end(date(2026, 12, 1)) == date(2026, 11, 30)
+    assert last_complete_month_end(date(2026, 12, 31)) == date(2026, 11, 30)
+    assert last_complete_month_end(date(2024, 3, 15)) == date(2024, 2, 29)

@@ -276,3 +276,19 @@ def test_an_xlsx_indicator_typed_as_a_number_is_refused_not_misread():
     assert [(e.row, e.field) for e in caught.value.errors] == [(2, "indicator")]
     assert "format the indicator column as text" in caught.value.errors[0].message
     assert not Observation.objects.exists()
+
+
+def test_an_override_column_marks_rows_that_replace_the_data_derived_values():
+    content = (
+        b"country,indicator,date,value,source,override\n"
+        b"SDN,1.1,2024-12-31,3,Field report,yes\n"
+        b"SDN,1.2,2024-12-31,2,Field report,\n"
+        b"SDN,1.3,2024-12-31,2,Field report,maybe\n"
+    )
+    with pytest.raises(ObservationBatchError) as caught:
+        import_observation_file(name="a.csv", content=content)
+    assert [str(e) for e in caught.value.errors] == ["row 4, override: 'maybe' is not yes or no"]
+    assert not Observation.objects.exists()
+    import_observation_file(name="a.csv", content=content.replace(b",maybe", b",no"))
+    flags = dict(Observation.objects.values_list("indicator__code", "overrides_data"))
+    assert flags == {"1.1": True, "1.2": False, "1.3": False}
