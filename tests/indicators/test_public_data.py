@@ -235,9 +235,7 @@ def test_the_demo_imports_the_public_data_and_a_second_start_redoes_nothing(
     assert "Scores are up to date" in second.getvalue()
 
 
-def test_the_country_page_shows_which_number_is_data_and_which_an_analysts(
-    folder, client, analyst
-):
+def test_the_country_page_shows_which_number_is_data_and_which_an_analysts(folder, client, analyst):
     run(folder, "vdem")
     record_observations(
         rows=[
