@@ -58,6 +58,7 @@ def prepare_data() -> None:
     from indicators.models import Observation, RiskScore
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
     call_command("load_countries", verbosity=0, stdout=io.StringIO())
     call_command("load_framework", verbosity=0, stdout=io.StringIO())
     loaded = Observation.objects.filter(source=scoring_bench.SOURCE).count()
@@ -101,6 +102,9 @@ def start_gunicorn(port: int, static_root: str) -> subprocess.Popen[bytes]:
         "DEBUG": "false",
         "ALLOWED_HOSTS": HOST,
         "SECURE_COOKIES": "false",
+        # Plain http on loopback, no TLS proxy: no redirect to https, no HSTS.
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
         "STATIC_ROOT": static_root,
         "LOG_LEVEL": "WARNING",
     }
@@ -162,7 +166,7 @@ def main() -> None:
 
     django.setup()
     print(f"Machine: {scoring_bench.machine()}")
-    print("Data: SYNTHETIC (public data sets are not available yet)")
+    print("Data: SYNTHETIC, at the reference volume (make bench-import measures the real data)")
     prepare_data()
     cookie = f"sessionid={analyst_session()}"
 

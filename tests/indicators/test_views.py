@@ -78,7 +78,7 @@ def scored() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clear_login_throttle():
+def _clear_login_throttle(db):
     cache.clear()
     yield
     cache.clear()
