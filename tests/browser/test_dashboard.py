@@ -232,7 +232,7 @@ def test_an_analyst_browses_map_ranking_country_and_compare(scored, browser, liv
     session.goto("/factors/RF1/")
     assert page.locator("#factor-ranking tbody tr").count() == 4
     session.goto("/methodology/")
-    assert "not loaded yet" in page.inner_text("main")
+    assert "No public data set is imported in this installation yet" in page.inner_text("main")
     session.shot("methodology-1366")
     session.goto("/observations/new/?country=SDN&indicator=8.7")
     session.shot("assessment-form-1366")
