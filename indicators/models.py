@@ -437,3 +437,77 @@ class RecomputeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Recompute {self.country_id or 'all'} ({self.reason})"
+
+
+class ObservationUpload(models.Model):
+    """An analyst's assessment file (CSV or XLSX), stored and imported by a worker.
+
+    The database is the queue: the upload is a row written by the request, claimed by a
+    worker (on commit, and a beat sweep every minute) with a conditional UPDATE and a
+    lease, and imported all or nothing. The row keeps what the analyst's progress page
+    shows: status, timings, the file-level error or the per-row problems, and the counts.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Importing"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Not imported"
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="observation_uploads",
+    )
+    file_name = models.CharField(max_length=255)
+    content = models.BinaryField(help_text="The file as uploaded; emptied once it is imported.")
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    sha256 = models.CharField(max_length=64)
+    dry_run = models.BooleanField(default=False, help_text="Check and count, record nothing.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    step = models.CharField(
+        max_length=200, blank=True, help_text="What the worker is doing, for the progress page."
+    )
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True, help_text="The worker holding it.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="Its lease: after this another worker may take it."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveIntegerField(null=True, blank=True, help_text="Data rows read.")
+    result = models.JSONField(
+        default=dict, blank=True, help_text='{"created": 1, "updated": 0, "unchanged": 0, ...}'
+    )
+    error = models.TextField(blank=True, help_text="Why the file as a whole was not read.")
+    problems = models.JSONField(
+        default=list, blank=True, help_text='[{"row": 2, "field": "date", "message": ...}]'
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running"], finished_at__isnull=True)
+                | Q(status__in=["succeeded", "failed"], finished_at__isnull=False),
+                name="observation_upload_finished_when_done",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status__in=["pending", "running"]),
+                name="observation_upload_unfinished",
+            ),
+            models.Index(fields=["uploaded_by", "-created_at"], name="observation_upload_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
