@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 TOP_K: tuple[int, ...] = (10, 20, 30)
@@ -130,16 +131,19 @@ def rank_years(scores: pd.DataFrame) -> pd.DataFrame:
 
     ``scores``: columns country, year, score (float), sufficient (bool). Returns the
     same rows with ``rank`` (int, 1-based; ties take the better rank) and ``ranked``
-    (how many countries that year). Rows without a score are dropped.
+    (how many countries that year) and ``position`` (1..ranked, ties in name order: the
+    top k). Rows without a score are dropped.
     """
     frame = scores.dropna(subset=["score"]).copy()
-    # Sort key: enough data first, then the score, highest first.
-    key = np.where(frame["sufficient"].to_numpy(dtype=bool), 0.0, 1.0) * 1e6 - frame[
+    # Sort key: enough data first, then the score, highest first; equal scores share a
+    # rank (a tie), and the top k is then taken in name order, as the pages list them.
+    frame["_key"] = np.where(frame["sufficient"].to_numpy(dtype=bool), 0.0, 1e6) - frame[
         "score"
     ].to_numpy(dtype=float)
-    frame["_key"] = key
     frame["rank"] = frame.groupby("year")["_key"].rank(method="min").astype(int)
     frame["ranked"] = frame.groupby("year")["country"].transform("size").astype(int)
+    ordered = frame.sort_values(["year", "_key", "country"])
+    frame["position"] = ordered.groupby("year").cumcount().reindex(frame.index) + 1
     return frame.drop(columns="_key")
 
 
@@ -185,36 +189,30 @@ def run_backtest(
         raise ValueError(f"No onset follows the base years {first_year}-{last_year}.")
     years = sorted(int(y) for y in ranked["year"].unique())
     by_year = {year: ranked[ranked["year"] == year] for year in years}
-    # Per year: (pairs won by a country-year followed by an onset, pairs compared).
+    # Each year's counts; every figure is a ratio of sums of them over the years chosen,
+    # so a bootstrap draw is a sum over resampled years, not a new ranking.
     pairs = {year: _pairs(by_year[year]) for year in years}
-
-    def figures(chosen: Sequence[int]) -> tuple[float, dict[int, float], dict[int, float]]:
-        frame = pd.concat([by_year[y] for y in chosen])
-        won = sum(pairs[y][0] for y in chosen)
-        compared = sum(pairs[y][1] for y in chosen)
-        auc = won / compared if compared else float("nan")
-        positives = int(frame["outcome"].sum())
-        recall, precision = {}, {}
-        for k in ks:
-            hits = int(frame.loc[frame["rank"] <= k, "outcome"].sum())
-            recall[k] = hits / positives if positives else float("nan")
-            precision[k] = hits / (k * len(chosen))
-        return auc, recall, precision
-
-    auc, recall, precision = figures(years)
-    rng = np.random.default_rng(seed)
-    boot_auc: list[float] = []
-    boot_recall: dict[int, list[float]] = {k: [] for k in ks}
-    boot_precision: dict[int, list[float]] = {k: [] for k in ks}
-    for _ in range(draws):
-        chosen = list(rng.choice(years, size=len(years), replace=True))
-        if sum(int(by_year[y]["outcome"].sum()) for y in chosen) == 0:
-            continue
-        a, r, p = figures(chosen)
-        boot_auc.append(a)
-        for k in ks:
-            boot_recall[k].append(r[k])
-            boot_precision[k].append(p[k])
+    won = np.array([pairs[y][0] for y in years], dtype=np.float64)
+    compared = np.array([pairs[y][1] for y in years], dtype=np.float64)
+    positives = np.array([by_year[y]["outcome"].sum() for y in years], dtype=np.float64)
+    hits = {
+        k: np.array(
+            [by_year[y].loc[by_year[y]["position"] <= k, "outcome"].sum() for y in years],
+            dtype=np.float64,
+        )
+        for k in ks
+    }
+    picks = np.random.default_rng(seed).integers(0, len(years), size=(draws, len(years)))
+    counts = np.stack([np.bincount(row, minlength=len(years)) for row in picks])
+    usable = counts @ positives > 0
+    counts = counts[usable].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot_auc = (counts @ won) / (counts @ compared)
+        boot_recall = {k: (counts @ hits[k]) / (counts @ positives) for k in ks}
+    boot_precision = {k: (counts @ hits[k]) / (k * len(years)) for k in ks}
+    auc = float(won.sum() / compared.sum()) if compared.sum() else float("nan")
+    recall = {k: float(hits[k].sum() / positives.sum()) for k in ks}
+    precision = {k: float(hits[k].sum() / (k * len(years))) for k in ks}
 
     per_year = []
     for year in years:
@@ -226,7 +224,7 @@ def run_backtest(
                 countries=len(frame),
                 onsets=int(outcome.sum()),
                 auc=pairs[year][0] / pairs[year][1] if pairs[year][1] else None,
-                hits={k: int(frame.loc[frame["rank"] <= k, "outcome"].sum()) for k in ks},
+                hits={k: int(frame.loc[frame["position"] <= k, "outcome"].sum()) for k in ks},
             )
         )
 
@@ -262,8 +260,8 @@ def run_backtest(
             )
         )
     notes = []
-    if len(boot_auc) < draws:
-        notes.append(f"{draws - len(boot_auc)} bootstrap draws had no onset and were skipped.")
+    if int(usable.sum()) < draws:
+        notes.append(f"{draws - int(usable.sum())} bootstrap draws had no onset and were skipped.")
     return BacktestResult(
         first_year=years[0],
         last_year=years[-1],
@@ -291,9 +289,9 @@ def _pairs(year: pd.DataFrame) -> tuple[float, int]:
     return float(ranks[outcome].sum() - n_pos * (n_pos + 1) / 2), n_pos * n_neg
 
 
-def _interval(value: float, draws: Sequence[float]) -> Interval:
-    finite = [d for d in draws if d == d]
-    if not finite:
+def _interval(value: float, draws: npt.NDArray[np.float64]) -> Interval:
+    finite = draws[np.isfinite(draws)]
+    if finite.size == 0:
         return Interval(value, float("nan"), float("nan"))
     low, high = np.percentile(finite, [2.5, 97.5])
     return Interval(float(value), float(low), float(high))

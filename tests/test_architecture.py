@@ -11,7 +11,15 @@ import pytest
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE_MODULES = ["indicators/scoring.py", "indicators/charts.py", "alerts/rules.py"]
+PURE_MODULES = [
+    "indicators/scoring.py",
+    "indicators/charts.py",
+    "indicators/backtest.py",
+    "indicators/calibration.py",
+    "alerts/rules.py",
+]
+# Pure modules may use each other, by their full dotted name.
+PURE_MODULE_NAMES = {path.removesuffix(".py").replace("/", ".") for path in PURE_MODULES}
 ALLOWED_PURE_IMPORTS = {
     "__future__",
     "collections",
@@ -24,16 +32,20 @@ ALLOWED_PURE_IMPORTS = {
     "pandas",
     "plotly",
     "json",
+    "glum",  # the calibration's model fit: a maintained GLM library
 }
 
 
 def imported_roots(path: Path) -> set[str]:
+    """The top-level packages a module imports (another pure module counts as allowed)."""
     tree = ast.parse(path.read_text())
     roots: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
+            if not node.level and node.module in PURE_MODULE_NAMES:
+                continue
             roots.add("." if node.level else (node.module or "").split(".")[0])
     return roots
 
