@@ -4,11 +4,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminDateWidget
 from django.db.models import Model, QuerySet
 from django.forms import BaseModelFormSet, ModelForm
 from django.http import HttpRequest
 
 from indicators import services
+from indicators.forms import ObservationDateField
 from indicators.models import (
     Indicator,
     MethodologyVersion,
@@ -133,6 +135,8 @@ class ScoringSettingsAdmin(RecomputeOnMethodologyChange):
 
 class ObservationAdminForm(ModelForm):  # type: ignore[type-arg]
     """Checks a row as ``record_observations`` does, so the admin accepts nothing it refuses."""
+
+    observed_on = ObservationDateField(label="Observed on", widget=AdminDateWidget)
 
     class Meta:
         model = Observation
