@@ -43,6 +43,9 @@ DEFAULT_STALENESS_DAYS = 730
 # A z-score needs some history to mean anything: fewer earlier 3-month changes than
 # this and the z-score is left missing rather than exaggerated.
 MIN_HISTORY_FOR_Z = 12
+# Relative size below which the spread of a country's 3-month changes is rounding noise
+# (score arithmetic leaves ~1e-15) rather than history.
+_Z_NOISE = 1e-9
 
 LEVEL_INSUFFICIENT = "insufficient_data"
 LEVEL_LOW = "low"
@@ -421,20 +424,31 @@ def _change(series: FloatArray, lag: IntArray) -> FloatArray:
 
 
 def _expanding_z(changes: FloatArray) -> FloatArray:
-    """z-score of each value against the same country's earlier values (axis 1)."""
-    known = ~np.isnan(changes)
-    filled = np.where(known, changes, 0.0)
-    count = np.cumsum(known, axis=1)
-    total = np.cumsum(filled, axis=1)
-    total_sq = np.cumsum(filled * filled, axis=1)
-    # Statistics of the history strictly before each period.
-    prev_count = np.concatenate([np.zeros_like(count[:, :1]), count[:, :-1]], axis=1)
-    prev_total = np.concatenate([np.zeros_like(total[:, :1]), total[:, :-1]], axis=1)
-    prev_total_sq = np.concatenate([np.zeros_like(total_sq[:, :1]), total_sq[:, :-1]], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = prev_total / prev_count
-        variance = (prev_total_sq - prev_count * mean * mean) / (prev_count - 1)
-        std = np.sqrt(np.clip(variance, 0.0, None))
-        z = (changes - mean) / std
-    usable = known & (prev_count >= MIN_HISTORY_FOR_Z) & (std > 1e-9)
-    return np.where(usable, z, np.nan)
+    """z-score of each value against the same country's earlier values (axis 1).
+
+    Welford's online mean and variance, one period at a time for every country at once:
+    running sums of x and x² lose the variance to cancellation (a steady ramp, whose
+    earlier changes are all equal, has no spread, yet the sums leave about 1e-7 and a
+    small change then scores millions of standard deviations). A spread within
+    ``_Z_NOISE`` of the mean's size is rounding noise, not history: the z-score is then
+    left missing.
+    """
+    n_countries, n_periods = changes.shape
+    count = np.zeros(n_countries)
+    mean = np.zeros(n_countries)
+    squares = np.zeros(n_countries)  # sum of squared deviations from the running mean
+    z = np.full(changes.shape, np.nan)
+    for p in range(n_periods):
+        value = changes[:, p]
+        known = ~np.isnan(value)
+        # Statistics of the history strictly before this period.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(squares / (count - 1))
+            usable = known & (count >= MIN_HISTORY_FOR_Z) & (std > _Z_NOISE * (1.0 + np.abs(mean)))
+            z[:, p] = np.where(usable, (value - mean) / std, np.nan)
+        filled = np.where(known, value, 0.0)
+        count = count + known
+        delta = np.where(known, filled - mean, 0.0)
+        mean = mean + np.where(known, delta / np.maximum(count, 1.0), 0.0)
+        squares = squares + np.where(known, delta * (filled - mean), 0.0)
+    return z

@@ -260,6 +260,35 @@ def test_z_score_is_missing_when_the_history_never_moved():
     assert result.scores["change_3m_z"].isna().all()
 
 
+def test_a_steady_ramp_has_no_spread_so_a_small_change_gets_no_z_score():
+    # Every earlier 3-month change is the same +3 points: the history has no spread in
+    # exact arithmetic. Running sums of x and x² leave ~1e-7 of variance here, and a +9
+    # change then came out at z ~ 64 million (a surge); the stable variance is zero.
+    periods = month_ends(pd.Timestamp("2016-01-01"), pd.Timestamp("2019-12-31"))
+    rows = [
+        ("SYR", "1.1", str(period.date()), round(0.10 + 0.01 * k, 4))
+        for k, period in enumerate(periods[:-1])
+    ]
+    rows.append(("SYR", "1.1", str(periods[-1].date()), round(0.10 + 0.01 * 44 + 0.09, 4)))
+    result = score(observations(*rows), periods=periods)
+    scores = result.scores.set_index("period")
+    history = scores["change_3m"].iloc[3:-1]
+    assert history.max() - history.min() < 1e-9  # every earlier change is +3
+    assert scores["change_3m"].iloc[-1] == pytest.approx(9.0)
+    assert scores["change_3m_z"].isna().all()
+
+
+def test_the_z_score_is_exact_for_a_large_level_with_a_small_spread():
+    # Changes of 1000 +- 0.001: the mean dwarfs the spread, where x² sums lose digits.
+    from indicators.scoring import _expanding_z
+
+    history = np.array([1000.0 + 0.001 * (-1) ** k for k in range(40)] + [1000.01])
+    z = _expanding_z(history[None, :])[0]
+    earlier = history[:-1]
+    expected = (history[-1] - earlier.mean()) / earlier.std(ddof=1)
+    assert z[-1] == pytest.approx(expected, rel=1e-6)
+
+
 def test_contributions_add_up_to_the_overall_score():
     result = score(
         observations(
