@@ -15,6 +15,7 @@ from indicators.models import (
     Indicator,
     MethodologyVersion,
     Observation,
+    ObservationUpload,
     RiskFactor,
     RiskScore,
     ScoringRun,
@@ -258,3 +259,28 @@ class RiskScoreAdmin(ReadOnlyAdmin):
     list_select_related = ("country", "methodology")
     search_fields = ("country__iso3", "country__name")
     date_hierarchy = "period"
+
+
+@admin.register(ObservationUpload)
+class ObservationUploadAdmin(ReadOnlyAdmin):
+    """Every upload and its outcome, for audit (the file itself is not shown)."""
+
+    list_display = (
+        "pk",
+        "file_name",
+        "uploaded_by",
+        "status",
+        "dry_run",
+        "rows",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+    )
+    list_filter = ("status", "dry_run")
+    list_select_related = ("uploaded_by",)
+    exclude = ("content",)
+    search_fields = ("file_name", "uploaded_by__username")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ObservationUpload]:
+        return super().get_queryset(request).defer("content")

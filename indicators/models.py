@@ -511,3 +511,8 @@ class ObservationUpload(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def recompute_reason(self) -> str:
+        """The reason its recompute requests give, so that its page can follow them."""
+        return f"upload {self.pk}"

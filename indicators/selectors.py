@@ -31,6 +31,8 @@ from indicators.models import (
     Indicator,
     MethodologyVersion,
     Observation,
+    ObservationUpload,
+    RecomputeRequest,
     RiskFactor,
     RiskScore,
     ScoringRun,
@@ -973,3 +975,28 @@ def scoring_runs() -> QuerySet[ScoringRun]:
 
 def methodology_versions() -> QuerySet[MethodologyVersion]:
     return MethodologyVersion.objects.select_related("created_by")
+
+
+# --- Uploads ---------------------------------------------------------------------------
+
+
+def uploads_of(*, user: Any, limit: int = 20) -> list[ObservationUpload]:
+    """The user's latest uploads, newest first, without their files."""
+    return list(ObservationUpload.objects.filter(uploaded_by=user).defer("content")[:limit])
+
+
+def observation_upload(*, pk: int) -> ObservationUpload | None:
+    """One upload with its uploader, without its file; None if there is none."""
+    return (
+        ObservationUpload.objects.filter(pk=pk)
+        .select_related("uploaded_by")
+        .defer("content")
+        .first()
+    )
+
+
+def upload_recompute_pending(*, upload: ObservationUpload) -> bool:
+    """True while a recompute of scores that the upload asked for is still to be done."""
+    return RecomputeRequest.objects.filter(
+        done_at__isnull=True, reason=upload.recompute_reason
+    ).exists()
