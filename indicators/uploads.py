@@ -107,30 +107,32 @@ def read_observation_file(*, name: str, content: bytes) -> list[dict[str, Any]]:
     if header is None or all(_is_blank(cell) for cell in header):
         raise UploadFormatError("The file is empty: the first row must name the columns.")
     columns = _columns(header)
+    places = [(field, columns.get(column)) for field, column in FILE_COLUMNS.items()]
     rows: list[dict[str, Any]] = []
     for number, cells in enumerate(table, start=2):
         if all(_is_blank(cell) for cell in cells):
             continue
-
-        def cell(column: str, cells: Sequence[Any] = cells) -> Any:
-            index = columns.get(column)
-            return cells[index] if index is not None and index < len(cells) else None
-
-        raw = {field: cell(column) for field, column in FILE_COLUMNS.items()}
-        rows.append(
-            {
-                "row": number,
-                **{
-                    field: value if field in ("observed_on", "value") else _text(value)
-                    for field, value in raw.items()
-                },
-                # A spreadsheet number loses trailing zeros: 8.10 would arrive as 8.1.
-                "indicator_is_number": isinstance(raw["indicator"], int | float),
-                "formulas": {
-                    field: value for field, value in raw.items() if isinstance(value, Formula)
-                },
-            }
+        width = len(cells)
+        row: dict[str, Any] = {"row": number}
+        for field, index in places:
+            value = cells[index] if index is not None and index < width else None
+            # Dates and values stay as the file has them (a date cell, a number).
+            row[field] = value if field in ("observed_on", "value") else _text(value)
+        # A spreadsheet number loses trailing zeros: 8.10 would arrive as 8.1.
+        indicator = columns["indicator"]
+        row["indicator_is_number"] = indicator < width and isinstance(
+            cells[indicator], int | float
         )
+        row["formulas"] = (
+            {
+                field: cells[index]
+                for field, index in places
+                if index is not None and index < width and isinstance(cells[index], Formula)
+            }
+            if Formula in map(type, cells)
+            else {}
+        )
+        rows.append(row)
     if not rows:
         raise UploadFormatError("The file has a header but no data rows.")
     return rows
