@@ -120,9 +120,7 @@ def read_observation_file(*, name: str, content: bytes) -> list[dict[str, Any]]:
             row[field] = value if field in ("observed_on", "value") else _text(value)
         # A spreadsheet number loses trailing zeros: 8.10 would arrive as 8.1.
         indicator = columns["indicator"]
-        row["indicator_is_number"] = indicator < width and isinstance(
-            cells[indicator], int | float
-        )
+        row["indicator_is_number"] = indicator < width and isinstance(cells[indicator], int | float)
         row["formulas"] = (
             {
                 field: cells[index]
