@@ -30,6 +30,7 @@ from indicators.models import (
     ScoringRun,
 )
 from indicators.roles import Role
+from indicators.scoring import Thresholds
 
 SCORE_COLUMNS = ["country", "period", *RISK_SCORE_NUMBER_FIELDS, "contributions"]
 
@@ -39,7 +40,8 @@ def alert_settings() -> AlertSettings:
 
 
 def alert_thresholds() -> AlertThresholds:
-    levels = indicator_selectors.scoring_thresholds()
+    published = indicator_selectors.published_methodology()
+    levels = Thresholds(**published.thresholds) if published else Thresholds()
     current = alert_settings()
     return AlertThresholds(
         moderate_from=levels.moderate_from,
@@ -304,9 +306,7 @@ def alerts_between(start: datetime, end: datetime) -> QuerySet[Alert]:
 def latest_published_score(country: Country) -> dict[str, Any] | None:
     """The country's newest published overall score: period, overall, level, level_label
     and change_3m; None before it has one. One query after the methodology lookup."""
-    from indicators.services import published_methodology
-
-    methodology = published_methodology()
+    methodology = indicator_selectors.published_methodology()
     if methodology is None:
         return None
     score = (
@@ -322,9 +322,7 @@ def latest_published_score(country: Country) -> dict[str, Any] | None:
 
 def biggest_movers(countries: Iterable[Country] | None, *, limit: int = 5) -> list[dict[str, Any]]:
     """The largest 3-month rises at the newest scored period of the published scores."""
-    from indicators.services import published_methodology
-
-    methodology = published_methodology()
+    methodology = indicator_selectors.published_methodology()
     if methodology is None:
         return []
     scores = RiskScore.objects.filter(methodology=methodology)

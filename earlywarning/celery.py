@@ -33,6 +33,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Run methodology previews, publications and calibrations asked for (the job rows are
+    # the queue; the on-commit task is only a shortcut).
+    "run-methodology-jobs": {
+        "task": "indicators.tasks.run_methodology_jobs",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
     # Send due alert notifications and retry failed ones (the outbox; on-commit sends are
     # only a shortcut).
     "dispatch-alert-notifications": {

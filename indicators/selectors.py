@@ -29,12 +29,12 @@ from indicators.models import (
     CrimeGroup,
     DataSet,
     Indicator,
+    MethodologyEvent,
     MethodologyVersion,
     Observation,
     RiskFactor,
     RiskScore,
     ScoringRun,
-    ScoringSettings,
 )
 from indicators.scoring import Thresholds, assign_levels
 from indicators.sources.mapping import DatasetInfo, SourceMapping, VariableMapping
@@ -76,38 +76,61 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
 
 
 def factors_frame() -> pd.DataFrame:
-    """Columns: factor (code), group, weight."""
-    rows = RiskFactor.objects.values_list("code", "group", "weight")
-    return pd.DataFrame.from_records(list(rows), columns=["factor", "group", "weight"])
+    """Columns: factor (code), group."""
+    rows = RiskFactor.objects.values_list("code", "group")
+    return pd.DataFrame.from_records(list(rows), columns=["factor", "group"])
 
 
 def indicators_frame() -> pd.DataFrame:
-    """Columns: indicator (code), factor (code), weight, staleness_days."""
+    """Columns: indicator (code), factor (code)."""
     rows = Indicator.objects.annotate(factor_code=F("factor__code")).values_list(
-        "code", "factor_code", "weight", "staleness_days"
+        "code", "factor_code"
     )
-    frame = pd.DataFrame.from_records(
-        list(rows), columns=["indicator", "factor", "weight", "staleness_days"]
+    return pd.DataFrame.from_records(list(rows), columns=["indicator", "factor"])
+
+
+def weights_frames(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The factor and indicator frames with ``version``'s weights and staleness limits.
+
+    A factor or indicator the version does not know (added to the framework after it)
+    weighs 0 under it: a version is frozen, and new parts enter through a new version.
+    """
+    factors = factors_frame()
+    factors["weight"] = factors["factor"].map(version.factor_weights).fillna(0.0).astype(float)
+    indicators = indicators_frame()
+    indicators["weight"] = (
+        indicators["indicator"].map(version.indicator_weights).fillna(0.0).astype(float)
     )
-    staleness = pd.to_numeric(frame["staleness_days"], errors="coerce")
-    frame["staleness_days"] = staleness.fillna(DEFAULT_STALENESS_DAYS).astype(int)
-    return frame
-
-
-def scoring_settings() -> ScoringSettings:
-    """The single settings row, with the documented defaults if nobody has edited it yet."""
-    found = ScoringSettings.objects.filter(pk=1).first()
-    return found or ScoringSettings(pk=1)
-
-
-def scoring_thresholds() -> Thresholds:
-    current = scoring_settings()
-    return Thresholds(
-        moderate_from=current.moderate_from,
-        high_from=current.high_from,
-        very_high_from=current.very_high_from,
-        min_coverage=current.min_coverage,
+    indicators["staleness_days"] = (
+        indicators["indicator"]
+        .map(version.staleness_days)
+        .fillna(DEFAULT_STALENESS_DAYS)
+        .astype(int)
     )
+    return factors, indicators
+
+
+def published_methodology() -> MethodologyVersion | None:
+    """The version analysts see: the one published (None before the first)."""
+    return MethodologyVersion.objects.filter(status=MethodologyVersion.Status.PUBLISHED).first()
+
+
+def version_for_viewing(
+    number: str | None, *, administrator: bool = False
+) -> MethodologyVersion | None:
+    """The version a page was asked for with ``?version=N`` (published or superseded;
+    drafts only for administrators), else the published one; None if N is no such
+    version."""
+    if not number:
+        return published_methodology()
+    allowed = [MethodologyVersion.Status.PUBLISHED, MethodologyVersion.Status.SUPERSEDED]
+    if administrator:
+        allowed.append(MethodologyVersion.Status.DRAFT)
+    try:
+        wanted = int(number)
+    except ValueError:
+        return None
+    return MethodologyVersion.objects.filter(number=wanted, status__in=allowed).first()
 
 
 # --- Dashboard -------------------------------------------------------------------------
@@ -174,27 +197,27 @@ class FactorRow:
 def framework_rows(*, methodology: MethodologyVersion | None = None) -> list[FactorRow]:
     """The 14 factors with their indicators in two queries.
 
-    Weights and staleness limits are those frozen in ``methodology`` when given (the
-    published scores' weights), else the current ones in the database.
+    Weights and staleness limits are those of ``methodology`` (default: the published
+    version; with none yet, the equal weights a first version will have).
     """
-    factor_weights = methodology.factor_weights if methodology else {}
-    indicator_weights = methodology.indicator_weights if methodology else {}
-    staleness = methodology.staleness_days if methodology else {}
+    version = methodology or published_methodology()
+    factor_weights = version.factor_weights if version else {}
+    indicator_weights = version.indicator_weights if version else {}
+    staleness = version.staleness_days if version else {}
+    default_weight = 0.0 if version else 1.0
     verification_labels = dict(Indicator.Verification.choices)
     group_labels = dict(CrimeGroup.choices)
     by_factor: dict[int, list[IndicatorRow]] = {}
     for row in Indicator.objects.order_by("factor__number", "position").values(
-        "id", "code", "label", "weight", "staleness_days", "verification", "factor_id"
+        "id", "code", "label", "verification", "factor_id"
     ):
         by_factor.setdefault(row["factor_id"], []).append(
             IndicatorRow(
                 id=row["id"],
                 code=row["code"],
                 label=row["label"],
-                weight=float(indicator_weights.get(row["code"], row["weight"])),
-                staleness_days=int(
-                    staleness.get(row["code"], row["staleness_days"] or DEFAULT_STALENESS_DAYS)
-                ),
+                weight=float(indicator_weights.get(row["code"], default_weight)),
+                staleness_days=int(staleness.get(row["code"], DEFAULT_STALENESS_DAYS)),
                 verification=row["verification"],
                 verification_label=verification_labels.get(
                     row["verification"], row["verification"]
@@ -210,11 +233,11 @@ def framework_rows(*, methodology: MethodologyVersion | None = None) -> list[Fac
             group_label=group_labels.get(row["group"], row["group"]),
             summary=row["summary"],
             note=row["note"],
-            weight=float(factor_weights.get(row["code"], row["weight"])),
+            weight=float(factor_weights.get(row["code"], default_weight)),
             indicators=by_factor.get(row["id"], []),
         )
         for row in RiskFactor.objects.order_by("number").values(
-            "id", "code", "title", "group", "summary", "note", "weight"
+            "id", "code", "title", "group", "summary", "note"
         )
     ]
 
@@ -964,5 +987,37 @@ def scoring_runs() -> QuerySet[ScoringRun]:
     return ScoringRun.objects.select_related("methodology")
 
 
-def methodology_versions() -> QuerySet[MethodologyVersion]:
-    return MethodologyVersion.objects.select_related("created_by")
+def methodology_events(
+    *,
+    version: MethodologyVersion | None = None,
+    administrator: bool = False,
+    limit: int | None = None,
+) -> list[MethodologyEvent]:
+    """The audit log, newest first (of one version, or all); events of drafts and
+    discarded versions for administrators only. One query."""
+    events = MethodologyEvent.objects.select_related("version", "actor").order_by("-at", "-pk")
+    if version is not None:
+        events = events.filter(version=version)
+    if not administrator:
+        events = events.filter(
+            version__status__in=[
+                MethodologyVersion.Status.PUBLISHED,
+                MethodologyVersion.Status.SUPERSEDED,
+            ]
+        )
+    return list(events[:limit] if limit else events)
+
+
+def country_names() -> dict[str, str]:
+    """ISO3 -> name of every country, in one query."""
+    return dict(Country.objects.values_list("iso3", "name"))
+
+
+def methodology_versions(*, administrator: bool = False) -> QuerySet[MethodologyVersion]:
+    """Published and superseded versions (and drafts, for administrators), with people."""
+    shown = [MethodologyVersion.Status.PUBLISHED, MethodologyVersion.Status.SUPERSEDED]
+    if administrator:
+        shown += [MethodologyVersion.Status.DRAFT, MethodologyVersion.Status.DISCARDED]
+    return MethodologyVersion.objects.filter(status__in=shown).select_related(
+        "created_by", "published_by", "based_on"
+    )

@@ -47,11 +47,6 @@ class Command(BaseCommand):
         verbose = options["verbosity"] >= 2
         for dataset in result.datasets:
             self.stdout.write(self._summary(dataset, verbose=verbose))
-        if result.staleness_set:
-            self.stdout.write(
-                "Staleness limits from the mapping file set on indicator(s) "
-                f"{', '.join(result.staleness_set)} (none was set)."
-            )
         elapsed = time.perf_counter() - started
         if result.changed:
             self.stdout.write(
