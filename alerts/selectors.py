@@ -65,9 +65,9 @@ def run_latest_scores(run: ScoringRun) -> pd.DataFrame:
     if run.period_end is None:
         return pd.DataFrame(columns=columns)
     rows = list(
-        RiskScore.objects.filter(run=run, period=run.period_end).values_list(
-            "country__iso3", *SCORE_COLUMNS[1:], "methodology_id"
-        )
+        RiskScore.objects.filter(
+            methodology_id=run.methodology_id, period=run.period_end, run=run
+        ).values_list("country__iso3", *SCORE_COLUMNS[1:], "methodology_id")
     )
     window_start = (pd.Timestamp(run.period_end) - pd.offsets.MonthEnd(3)).date()
     earlier = dict(

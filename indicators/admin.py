@@ -16,9 +16,11 @@ from indicators.models import (
     MethodologyJob,
     MethodologyVersion,
     Observation,
+    ProfileAssignment,
     RiskFactor,
     RiskScore,
     ScoringRun,
+    SituationProfile,
 )
 
 
@@ -305,3 +307,45 @@ class RiskScoreAdmin(ReadOnlyAdmin):
     list_select_related = ("country", "methodology")
     search_fields = ("country__iso3", "country__name")
     date_hierarchy = "period"
+
+
+@admin.register(SituationProfile)
+class SituationProfileAdmin(admin.ModelAdmin):
+    """Named weight overlays; their scores are shown beside the standard ones."""
+
+    list_display = ("name", "factor_multipliers", "indicator_multipliers", "created_by")
+    readonly_fields = ("created_by",)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        assert isinstance(obj, SituationProfile)
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        countries = set(obj.assignments.values_list("country__iso3", flat=True))
+        if countries:
+            services.request_recompute(countries=countries, reason="situation profile edited")
+
+
+@admin.register(ProfileAssignment)
+class ProfileAssignmentAdmin(admin.ModelAdmin):
+    """A profile applied to a country for a span, with a justification; saving one
+    recomputes that country (its situation scores with it)."""
+
+    list_display = ("country", "profile", "starts_on", "ends_on", "assigned_by")
+    list_filter = ("profile",)
+    list_select_related = ("country", "profile", "assigned_by")
+    raw_id_fields = ("country",)
+    readonly_fields = ("assigned_by",)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        assert isinstance(obj, ProfileAssignment)
+        if not change:
+            obj.assigned_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        services.request_recompute(
+            countries=[obj.country.iso3], reason="situation profile assigned"
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        assert isinstance(obj, ProfileAssignment)
+        super().delete_model(request, obj)  # its scores go with it

@@ -164,12 +164,42 @@ class LatestScoreSerializer(serializers.Serializer):
     change_3m_z = serializers.FloatField(allow_null=True)
 
 
+class SituationScoreSerializer(serializers.Serializer):
+    profile = serializers.CharField(help_text="The situation profile's name.")
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField(allow_null=True, help_text="Null while it lasts.")
+    justification = serializers.CharField()
+    period = serializers.DateField(allow_null=True, help_text="Its latest scored month end.")
+    overall = serializers.FloatField(allow_null=True, help_text="Overall score under it, 0-100.")
+    level = serializers.CharField(allow_null=True)
+
+
 class CountrySerializer(serializers.ModelSerializer):
     latest_score = serializers.SerializerMethodField()
+    situation_scores = serializers.SerializerMethodField(
+        help_text=(
+            "Scores under the situation profiles assigned to the country: shown beside "
+            "latest_score, never instead of it."
+        )
+    )
 
     class Meta:
         model = Country
-        fields = ["iso3", "iso2", "name", "region", "sub_region", "un_status", "latest_score"]
+        fields = [
+            "iso3",
+            "iso2",
+            "name",
+            "region",
+            "sub_region",
+            "un_status",
+            "latest_score",
+            "situation_scores",
+        ]
+
+    @extend_schema_field(SituationScoreSerializer(many=True))
+    def get_situation_scores(self, country: Country) -> list[dict[str, Any]]:
+        situations = self.context.get("situations") or {}
+        return [item.as_dict() for item in situations.get(country.iso3, [])]
 
     @extend_schema_field(LatestScoreSerializer(allow_null=True))
     def get_latest_score(self, country: Country) -> dict[str, Any] | None:
@@ -225,6 +255,17 @@ COUNTRY_EXAMPLE = {
         "change_12m": 9.5,
         "change_3m_z": 1.3,
     },
+    "situation_scores": [
+        {
+            "profile": "Armed conflict under way",
+            "starts_on": "2023-04-15",
+            "ends_on": None,
+            "justification": "War between the SAF and the RSF since April 2023.",
+            "period": "2026-11-30",
+            "overall": 66.4,
+            "level": "high",
+        }
+    ],
 }
 
 
@@ -250,6 +291,12 @@ class CountryListView(ApiListView):
     def get_queryset(self) -> QuerySet[Country]:
         return selectors.countries_with_latest_score(methodology=requested_version(self.request))
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "situations": selectors.situations_of(methodology=requested_version(self.request)),
+        }
+
 
 @extend_schema(
     tags=["countries"],
@@ -266,6 +313,13 @@ class CountryDetailView(ApiDetailView):
             methodology=requested_version(self.request)
         )
         return get_object_or_404(queryset, iso3=self.kwargs["iso3"].upper())
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        iso3 = self.kwargs["iso3"].upper()
+        situations = selectors.situations_of(
+            methodology=requested_version(self.request), countries=[iso3]
+        )
+        return {**super().get_serializer_context(), "situations": situations}
 
 
 # --- Scores ----------------------------------------------------------------------------

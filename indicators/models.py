@@ -408,7 +408,10 @@ class RiskScore(models.Model):
     methodology = models.ForeignKey(
         MethodologyVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
     )
-    run = models.ForeignKey(ScoringRun, on_delete=models.PROTECT, related_name="scores")
+    # Read through (methodology, period): an index on run alone would only slow the writes.
+    run = models.ForeignKey(
+        ScoringRun, on_delete=models.PROTECT, related_name="scores", db_index=False
+    )
     overall = models.FloatField(null=True, blank=True)
     genocide = models.FloatField(null=True, blank=True)
     crimes_against_humanity = models.FloatField(null=True, blank=True)
@@ -444,8 +447,9 @@ class RiskScore(models.Model):
     class Meta:
         ordering = ["country", "period"]
         constraints = [
+            # Leads with country, so it also serves a country's history under a version.
             models.UniqueConstraint(
-                fields=["methodology", "country", "period"],
+                fields=["country", "methodology", "period"],
                 name="risk_score_unique_per_methodology",
             ),
             models.CheckConstraint(
@@ -464,10 +468,7 @@ class RiskScore(models.Model):
                 )
             ),
         ]
-        indexes = [
-            models.Index(fields=["methodology", "period"]),
-            models.Index(fields=["country", "methodology", "period"]),
-        ]
+        indexes = [models.Index(fields=["methodology", "period"])]
 
     def __str__(self) -> str:
         return f"{self.country_id} {self.period}: {self.overall}"
@@ -582,3 +583,90 @@ class ObservationUpload(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+
+class SituationProfile(models.Model):
+    """A named weight overlay for a kind of situation, e.g. "election period".
+
+    Its multipliers apply on top of the published version's weights for a country
+    assigned to it; the result is shown beside the standard score, labelled, never
+    instead of it.
+    """
+
+    name = models.CharField(max_length=80, unique=True)
+    description = models.TextField(help_text="What situation it is for, and why these weights.")
+    factor_multipliers = models.JSONField(
+        default=dict, blank=True, help_text='{"RF8": 2.0}: the factor counts twice as much.'
+    )
+    indicator_multipliers = models.JSONField(
+        default=dict, blank=True, help_text='{"8.8": 3.0}: the indicator counts three times.'
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProfileAssignment(models.Model):
+    """A situation profile applied to one country for a span of time, with a reason."""
+
+    profile = models.ForeignKey(
+        SituationProfile, on_delete=models.PROTECT, related_name="assignments"
+    )
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, related_name="profile_assignments"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True, help_text="Empty while it lasts.")
+    justification = models.TextField(help_text="Why this country is in this situation.")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["country", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="profile_assignment_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(justification=""), name="profile_assignment_justified"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile} for {self.country_id} from {self.starts_on}"
+
+
+class SituationScore(models.Model):
+    """A country's score under a situation profile's overlay, for one month end."""
+
+    assignment = models.ForeignKey(
+        ProfileAssignment, on_delete=models.CASCADE, related_name="scores"
+    )
+    methodology = models.ForeignKey(MethodologyVersion, on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    overall = models.FloatField(null=True, blank=True)
+    overall_crime = models.CharField(max_length=30, blank=True)
+    level = models.CharField(max_length=20, choices=RiskLevel.choices)
+    coverage = models.FloatField()
+
+    class Meta:
+        ordering = ["assignment", "period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "methodology", "period"],
+                name="situation_score_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} {self.period}: {self.overall}"

@@ -17,6 +17,7 @@ from django.db.models import (
     Min,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Window,
@@ -32,9 +33,11 @@ from indicators.models import (
     MethodologyEvent,
     MethodologyVersion,
     Observation,
+    ProfileAssignment,
     RiskFactor,
     RiskScore,
     ScoringRun,
+    SituationScore,
 )
 from indicators.scoring import Thresholds, assign_levels
 from indicators.sources.mapping import DatasetInfo, SourceMapping, VariableMapping
@@ -1006,6 +1009,80 @@ def methodology_events(
             ]
         )
     return list(events[:limit] if limit else events)
+
+
+@dataclass(frozen=True)
+class SituationView:
+    """A situation profile assigned to a country, with its latest score under it."""
+
+    profile: str
+    description: str
+    starts_on: date
+    ends_on: date | None
+    justification: str
+    period: date | None
+    overall: float | None
+    level: str | None
+    overall_crime: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "starts_on": self.starts_on.isoformat(),
+            "ends_on": self.ends_on.isoformat() if self.ends_on else None,
+            "justification": self.justification,
+            "period": self.period.isoformat() if self.period else None,
+            "overall": self.overall,
+            "level": self.level,
+        }
+
+
+def situations_of(
+    *,
+    methodology: MethodologyVersion | None,
+    countries: Collection[str] | None = None,
+    on: date | None = None,
+) -> dict[str, list[SituationView]]:
+    """ISO3 -> the situation profiles assigned to it (those covering the month end ``on``
+    when given), each with its latest score under ``methodology`` up to ``on``. Two
+    queries for any number of countries."""
+    assignments = ProfileAssignment.objects.select_related("profile", "country").order_by(
+        "country__iso3", "-starts_on"
+    )
+    if countries is not None:
+        assignments = assignments.filter(country__iso3__in=list(countries))
+    if on is not None:
+        assignments = assignments.filter(starts_on__lte=on).filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gte=on.replace(day=1))
+        )
+    assignments = list(assignments)
+    if not assignments:
+        return {}
+    latest: dict[int, tuple[date, float | None, str, str]] = {}
+    scores = SituationScore.objects.filter(assignment__in=assignments, methodology=methodology)
+    if on is not None:
+        scores = scores.filter(period__lte=on)
+    for assignment_id, period, overall, level, crime in scores.order_by("period").values_list(
+        "assignment_id", "period", "overall", "level", "overall_crime"
+    ):
+        latest[assignment_id] = (period, overall, level, crime)
+    found: dict[str, list[SituationView]] = {}
+    for a in assignments:
+        period, overall, level, crime = latest.get(a.pk, (None, None, None, None))
+        found.setdefault(a.country.iso3, []).append(
+            SituationView(
+                profile=a.profile.name,
+                description=a.profile.description,
+                starts_on=a.starts_on,
+                ends_on=a.ends_on,
+                justification=a.justification,
+                period=period,
+                overall=overall,
+                level=level,
+                overall_crime=crime,
+            )
+        )
+    return found
 
 
 def country_names() -> dict[str, str]:

@@ -28,7 +28,7 @@ from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token
 
 from countries.models import Country
-from indicators import bulk, scoring, selectors
+from indicators import bulk, scoring, selectors, situations
 from indicators import methodology as methodology_service
 from indicators.models import (
     RISK_SCORE_NUMBER_FIELDS,
@@ -745,6 +745,14 @@ def _score_and_write(
     run.period_count = len(all_periods) if periods is None else len(set(periods))
     clock = time.perf_counter()
     run.scores_written = _write_scores(run, result, keep, country_ids, periods)
+    situations.score_situations(
+        methodology=methodology,
+        observations=observations,
+        factors=factors,
+        indicators=indicators,
+        periods=all_periods,
+        country_ids=None if country_ids is None else list(country_ids.values()),
+    )
     timings["write"] = time.perf_counter() - clock
 
 

@@ -145,6 +145,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
             movers_3m=_movers(scores, "change_3m"),
             movers_12m=_movers(scores, "change_12m"),
             insufficient=sum(1 for row in rows if row["level"] == "insufficient_data"),
+            situations=selectors.situations_of(methodology=methodology, on=period),
         )
         return context
 
@@ -174,7 +175,7 @@ class CountryView(RoleRequiredMixin, TemplateView):
         methodology = selectors.version_for_viewing(asked, administrator=administrator)
         if asked and methodology is None:
             raise Http404("No such methodology version to show.")
-        published = selectors.published_methodology()
+        published = selectors.published_methodology() if asked else methodology
         framework = selectors.framework_rows(methodology=methodology)
         statuses = selectors.country_indicator_status(
             country=country,
@@ -218,6 +219,9 @@ class CountryView(RoleRequiredMixin, TemplateView):
             ],
             observation_count=sum(s.observations for f in statuses.values() for s in f),
             episodes=country_selectors.mass_killing_episodes(country=country),
+            situations=selectors.situations_of(
+                methodology=methodology, countries=[country.iso3]
+            ).get(country.iso3, []),
         )
         if latest is None:
             return context

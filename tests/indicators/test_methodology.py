@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from countries.models import Country
 from indicators import methodology, methodology_jobs, services
 from indicators.models import (
     MethodologyEvent,
     MethodologyJob,
     MethodologyVersion,
+    ProfileAssignment,
     RiskScore,
+    SituationProfile,
+    SituationScore,
 )
 from indicators.roles import Role
 from indicators.services import record_observations, refresh_scores
@@ -289,3 +293,50 @@ def test_the_backtest_command_prints_figures_and_takes_a_newer_episode_list(
     with pytest.raises(CommandError, match="is missing"):
         call_command("backtest", "--episodes", str(tmp_path / "none.csv"))
     assert MethodologyEvent.objects.count() == 1  # a backtest changes nothing
+
+
+def test_a_situation_profile_scores_the_country_beside_the_standard_score(
+    scored, admin, analyst, client
+):
+    profile = SituationProfile.objects.create(
+        name="Election period", description="Campaigns and votes.", factor_multipliers={"RF8": 3}
+    )
+    ProfileAssignment.objects.create(
+        profile=profile,
+        country=Country.objects.get(iso3="SYR"),
+        starts_on=date(2014, 3, 1),
+        justification="Presidential election of June 2014.",
+        assigned_by=admin,
+    )
+    refresh_scores(countries=["SYR"], today=TODAY)
+    scores = SituationScore.objects.filter(assignment__profile=profile).order_by("period")
+    assert [s.period for s in scores] == [
+        date(2014, 3, 31),
+        date(2014, 4, 30),
+        date(2014, 5, 31),
+        date(2014, 6, 30),
+    ]
+    # RF1 = 1, RF8 = 2/3 weighing three times: (1 + 3 * 2/3) / 4 = 75, beside 83.33.
+    assert scores.last().overall == pytest.approx(75.0)
+    standard = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 6, 30))
+    assert standard.overall == pytest.approx(83.3333, abs=1e-3)  # never replaced
+    client.force_login(analyst)
+    page = client.get("/countries/SYR/").content.decode()
+    assert "Election period" in page
+    assert "beside the standard 83.3" in page
+    assert "Presidential election of June 2014." in page
+    overview = client.get("/").content.decode()
+    assert "Election period: 75.0" in overview
+    api = client.get("/api/v1/countries/SYR/").json()
+    assert api["latest_score"]["overall"] == pytest.approx(83.3333, abs=1e-3)
+    assert api["situation_scores"] == [
+        {
+            "profile": "Election period",
+            "starts_on": "2014-03-01",
+            "ends_on": None,
+            "justification": "Presidential election of June 2014.",
+            "period": "2014-06-30",
+            "overall": 75.0,
+            "level": "insufficient_data",
+        }
+    ]
