@@ -8,6 +8,8 @@ silently falling back to a default.
 from __future__ import annotations
 
 import os
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -48,6 +50,20 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from None
+
+
+def env_date(name: str, default: date) -> date:
+    """A date written YYYY-MM-DD (``fromisoformat`` alone would also take 19000101)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date YYYY-MM-DD, not {raw!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ See ``.env.example`` for every variable and its meaning.
 
 from __future__ import annotations
 
+from datetime import date
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from earlywarning.env import (
     DEVELOPMENT_SECRET_KEY,
     check_secret_key,
     env_bool,
+    env_date,
     env_int,
     env_list,
     env_str,
@@ -251,6 +253,9 @@ PUBLIC_DATA_DIR = Path(
 )
 # Scores run monthly from this year to the last complete month.
 SCORES_FROM_YEAR = env_int("SCORES_FROM_YEAR", 1960)
+# The earliest date an observation may have, on every entry path (none may be in the
+# future); scoring leaves out, and names in its run's record, any older row stored before.
+OBSERVATIONS_FROM = env_date("OBSERVATIONS_FROM", date(1900, 1, 1))
 
 LOGGING = {
     "version": 1,

@@ -4,12 +4,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminDateWidget
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from indicators import methodology, services
+from indicators.forms import ObservationDateField
 from indicators.models import (
     Indicator,
     MethodologyEvent,
@@ -86,6 +88,8 @@ class IndicatorAdmin(admin.ModelAdmin):
 
 class ObservationAdminForm(ModelForm):  # type: ignore[type-arg]
     """Checks a row as ``record_observations`` does, so the admin accepts nothing it refuses."""
+
+    observed_on = ObservationDateField(label="Observed on", widget=AdminDateWidget)
 
     class Meta:
         model = Observation

@@ -798,12 +798,24 @@ class ObservationSerializer(serializers.ModelSerializer):
         ]
 
 
+class ObservationDateField(serializers.DateField):
+    """A date observed, read by the rule of every entry path (``services``)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        parsed = services.parse_observation_date(value, today=timezone.localdate())
+        if isinstance(parsed, str):
+            raise serializers.ValidationError(parsed, code="invalid")
+        return parsed
+
+
 class ObservationInputSerializer(serializers.Serializer):
     """One observation as a program sends it; ``record_observations`` validates the rest."""
 
     country = serializers.CharField(max_length=3, help_text="ISO 3166 alpha-3 code, e.g. SDN.")
     indicator = serializers.CharField(max_length=10, help_text="Indicator code, e.g. 10.1.")
-    observed_on = serializers.DateField(help_text="Date observed (YYYY-MM-DD), not in future.")
+    observed_on = ObservationDateField(
+        help_text="Date observed, YYYY-MM-DD, from 1900-01-01 (or as configured) to today."
+    )
     value = serializers.FloatField(
         min_value=0, max_value=1, help_text="Severity in [0, 1]: 0 absent, 1/3 low, 2/3, 1 high."
     )
@@ -924,7 +936,7 @@ class ObservationListView(ApiListView):
         responses={
             201: OpenApiResponse(ObservationSerializer, description="Created."),
             200: OpenApiResponse(ObservationSerializer, description="Updated or unchanged."),
-            **error_responses(400, 401, 403, 404, 415, 429),
+            **error_responses(400, 401, 403, 404, 413, 415, 429),
         },
         examples=[
             OpenApiExample("Request", value=OBSERVATION_INPUT_EXAMPLE, request_only=True),
@@ -1028,7 +1040,7 @@ def _messages(errors: Any) -> list[str]:
     responses={
         200: BatchResultSerializer,
         400: OpenApiResponse(BatchErrorSerializer, description="Nothing was recorded."),
-        **error_responses(401, 403, 404, 415, 429),
+        **error_responses(401, 403, 404, 413, 415, 429),
     },
     examples=[
         OpenApiExample(

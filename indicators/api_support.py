@@ -20,6 +20,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
@@ -330,7 +332,9 @@ WRITE_FORMAT_PARAMETER = OpenApiParameter(
 def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """DRF's handler, with every error body a JSON object.
 
-    DRF already answers ``{"detail": "..."}`` for 401, 403, 404, 405 and 429. Validation
+    DRF already answers ``{"detail": "..."}`` for 401, 403, 404, 405 and 429; a body
+    longer than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (which Django refuses from its declared
+    length, before reading it) gets 413 and a ``detail`` saying so, not an HTML 400. Validation
     errors become ``{"field": ["message", ...]}`` with flat lists of strings: DRF nests the
     errors of list items and nested objects (``{"regions": {"0": ["..."]}}``), which are
     flattened into messages that say where (``"item 1: ..."``). A bare list of messages
@@ -338,6 +342,17 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     """
     from rest_framework.views import exception_handler  # see the module docstring
 
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        return Response(
+            {
+                "detail": (
+                    f"The request body is larger than the {limit:,} bytes the API reads; "
+                    "send fewer rows at a time."
+                )
+            },
+            status=413,
+        )
     response = exception_handler(exc, dict(context))
     if response is None or not isinstance(exc, serializers.ValidationError):
         return response
@@ -406,6 +421,7 @@ _ERROR_DESCRIPTIONS = {
     403: "Signed in without the role this needs.",
     404: "No such object, or a page or `format` that does not exist.",
     405: "Method not allowed.",
+    413: "The body is larger than the API reads (2.5 MB): send fewer rows at a time.",
     415: "The body must be JSON (`Content-Type: application/json`).",
     429: "Too many requests; the `Retry-After` header says when to try again.",
 }

@@ -7,11 +7,13 @@ from datetime import date
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from indicators import login_throttle
+from indicators import login_throttle, services
 from indicators.models import Observation
 
 SEVERITY_CHOICES = [
@@ -22,6 +24,25 @@ SEVERITY_CHOICES = [
 ]
 
 Choices = Sequence[tuple[Any, Any]]
+
+
+class ObservationDateField(forms.DateField):
+    """A date observed, read by the rule of every entry path (``services``): YYYY-MM-DD,
+    from ``OBSERVATIONS_FROM`` to today."""
+
+    def to_python(self, value: Any) -> date | None:
+        if value in self.empty_values:
+            return None
+        parsed = services.parse_observation_date(value, today=timezone.localdate())
+        if isinstance(parsed, str):
+            raise ValidationError(parsed, code="invalid")
+        return parsed
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        # The browser's date picker then offers nothing outside the range.
+        attrs.update(min=settings.OBSERVATIONS_FROM.isoformat())
+        return attrs
 
 
 class AssessmentForm(forms.Form):
@@ -36,7 +57,7 @@ class AssessmentForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="How strongly the indicator is present: 0 absent, 1 low, 2 moderate, 3 high.",
     )
-    observed_on = forms.DateField(
+    observed_on = ObservationDateField(
         label="Date observed",
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="The date the situation was observed (not today's date unless it is).",

@@ -342,7 +342,12 @@ def _observations(
     over = (years > today.year) | ((years == today.year) & (today < date(today.year, 12, 31)))
     if over.any():
         result.skipped["years not over yet"] += int(over.sum())
-    values = values[~over]
+    # Observations are dated 31 December: the year's last day must not be before the
+    # earliest date accepted on every entry path.
+    early = years < settings.OBSERVATIONS_FROM.year
+    if early.any():
+        result.skipped[f"years before {settings.OBSERVATIONS_FROM.year}"] += int(early.sum())
+    values = values[~over & ~early]
     parts = []
     for item in mapping.variables_of(info.key):
         if item.variable not in values.columns:

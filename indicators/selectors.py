@@ -48,8 +48,9 @@ OBSERVATION_COLUMNS = ["country", "indicator", "observed_on", "value", "override
 def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.DataFrame:
     """Every observation (or those of some countries) in one query.
 
-    Columns: country (ISO3), indicator (code), observed_on (datetime64), value (float),
-    overrides (bool: an analyst's assessment replacing the data-derived values that day).
+    Columns: country (ISO3), indicator (code), observed_on (datetime64; NaT for a date
+    pandas cannot hold, before 1677 or after 2262), value (float), overrides (bool: an
+    analyst's assessment replacing the data-derived values that day).
     """
     queryset = Observation.objects.all()
     if country_ids is not None:
@@ -72,7 +73,13 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
         frame = pd.DataFrame.from_records(
             list(rows.iterator(chunk_size=20_000)), columns=OBSERVATION_COLUMNS
         )
-    frame["observed_on"] = pd.to_datetime(frame["observed_on"])
+    # Never fail on one row dated 0204 (a typo that got in before dates were bounded):
+    # it becomes NaT, for the caller to leave out. COPY's text is ISO, parsed as such.
+    frame["observed_on"] = pd.to_datetime(
+        frame["observed_on"],
+        format="ISO8601" if connection.vendor == "postgresql" else None,
+        errors="coerce",
+    )
     frame["value"] = frame["value"].astype(float)
     frame["overrides"] = frame["overrides"].isin([True, "t", "true", "True"])
     return frame

@@ -211,6 +211,7 @@ Scale = Literal["unit", "analyst"]
 OBSERVATION_KEY = ("country_id", "indicator_id", "observed_on", "source")
 CONFIDENCES = frozenset(Observation.Confidence.values)
 ANALYST_SCALE_MAX = 3
+NOTE_MAX_LENGTH = 10_000
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -270,6 +271,7 @@ def record_observations(
     today: date | None = None,
     dry_run: bool = False,
     recompute: bool = True,
+    recompute_reason: str = "observations recorded",
     evaluate_alerts: bool = True,
 ) -> RecordResult:
     """Validate a batch of observations and upsert it, all or nothing.
@@ -282,8 +284,10 @@ def record_observations(
     the same batch twice changes nothing.
 
     Raises ``ObservationBatchError`` listing every bad row and field; then nothing is
-    written. ``dry_run`` validates and counts without writing. A successful write
-    requests a recompute of the changed countries in the same transaction (``recompute``),
+    written. Dates are YYYY-MM-DD, from ``settings.OBSERVATIONS_FROM`` to ``today``; text
+    holds no control character (a note may hold line breaks and tabs). ``dry_run``
+    validates and counts without writing. A successful write requests a recompute of the
+    changed countries in the same transaction (``recompute``, as ``recompute_reason``),
     and queues the tasks in ``settings.OBSERVATIONS_RECORDED_TASKS`` once it commits (the
     red-flag alert rule; ``evaluate_alerts=False`` for bulk imports of history).
     """
@@ -361,7 +365,7 @@ def record_observations(
             ],
         )
         if recompute:
-            request_recompute(countries=result.countries, reason="observations recorded")
+            request_recompute(countries=result.countries, reason=recompute_reason)
         if evaluate_alerts:
             transaction.on_commit(
                 partial(_queue_hook_tasks, settings.OBSERVATIONS_RECORDED_TASKS, sorted(ids)),
@@ -520,11 +524,9 @@ def _clean_row(
     if indicator_id is None:
         fail("indicator", f"unknown indicator code {code!r}" if code else "is required")
 
-    observed_on = _parse_date(row.get("observed_on"))
+    observed_on = parse_observation_date(row.get("observed_on"), today=today)
     if isinstance(observed_on, str):
         fail("observed_on", observed_on)
-    elif observed_on > today:
-        fail("observed_on", f"{observed_on.isoformat()} is in the future")
 
     value = _parse_value(row.get("value"), scale)
     if isinstance(value, str):
@@ -539,15 +541,26 @@ def _clean_row(
         fail("source", "is required")
     elif len(source) > 200:
         fail("source", "is longer than 200 characters")
+    elif problem := _control_character_problem(source):
+        fail("source", problem)
 
     source_url = _text(row.get("source_url"))
     if source_url:
-        try:
-            _url_validator(source_url)
-        except ValidationError:
-            fail("source_url", f"{source_url!r} is not a valid http(s) URL")
+        if problem := _control_character_problem(source_url):
+            fail("source_url", problem)
+        else:
+            try:
+                _url_validator(source_url)
+            except ValidationError:
+                fail("source_url", f"{source_url!r} is not a valid http(s) URL")
         if len(source_url) > 500:
             fail("source_url", "is longer than 500 characters")
+
+    note = _text(row.get("note"))
+    if len(note) > NOTE_MAX_LENGTH:
+        fail("note", f"is longer than {NOTE_MAX_LENGTH:,} characters")
+    elif problem := _control_character_problem(note, line_breaks=True):
+        fail("note", problem)
 
     overrides_data = _parse_flag(row.get("overrides_data"))
     if overrides_data is None:
@@ -565,7 +578,7 @@ def _clean_row(
         confidence=confidence,
         source=source,
         source_url=source_url,
-        note=_text(row.get("note")),
+        note=note,
         overrides_data=bool(overrides_data),
     )
 
@@ -591,22 +604,52 @@ def _text(value: Any) -> str:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
-def _parse_date(raw: Any) -> date | str:
-    """A date, or an error message."""
+def parse_observation_date(raw: Any, *, today: date) -> date | str:
+    """The date of an observation, or an error message: the one rule of every entry path.
+
+    A date, or text in the form YYYY-MM-DD (nothing else: not 20240131, not 31/01/2024),
+    from ``settings.OBSERVATIONS_FROM`` (1900-01-01 unless set) to ``today``.
+    """
     if isinstance(raw, datetime):
-        return raw.date()
+        raw = raw.date()
     if isinstance(raw, date):
-        return raw
-    text = _text(raw)
-    if not text:
-        return "is required"
-    # fromisoformat alone also reads 20131231 and 2013-W01-1: the form must be explicit.
-    if not _ISO_DATE.fullmatch(text):
-        return f"{text!r} is not a date in the form YYYY-MM-DD"
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return f"{text!r} is not a date in the form YYYY-MM-DD"
+        parsed = raw
+    else:
+        text = _text(raw)
+        if not text:
+            return "is required"
+        # fromisoformat alone also reads 20131231 and 2013-W01-1: the form must be explicit.
+        if not _ISO_DATE.fullmatch(text):
+            return f"{text!r} is not a date in the form YYYY-MM-DD"
+        try:
+            parsed = date.fromisoformat(text)
+        except ValueError:
+            return f"{text!r} is not a date in the form YYYY-MM-DD"
+    earliest: date = settings.OBSERVATIONS_FROM
+    if parsed < earliest:
+        return f"{parsed.isoformat()} is before {earliest.isoformat()}: is the year right?"
+    if parsed > today:
+        return f"{parsed.isoformat()} is in the future"
+    return parsed
+
+
+# C0 and C1 control characters and DEL. A NUL cannot even be stored in PostgreSQL text;
+# the others are invisible on every page and in every export.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LINE_BREAKS_AND_TABS = frozenset("\t\n\r")
+
+
+def _control_character_problem(text: str, *, line_breaks: bool = False) -> str | None:
+    """An error message if ``text`` holds a control character (besides tabs and line
+    breaks, where ``line_breaks`` allows them), else None."""
+    for match in _CONTROL_CHARACTER.finditer(text):
+        if line_breaks and match.group() in _LINE_BREAKS_AND_TABS:
+            continue
+        return (
+            f"holds a control character (U+{ord(match.group()):04X}) at character "
+            f"{match.start() + 1}: remove it"
+        )
+    return None
 
 
 def _parse_value(raw: Any, scale: Scale) -> float | str:
@@ -715,6 +758,7 @@ def _score_and_write(
     factors, indicators = selectors.weights_frames(methodology)
     timings["read"] = time.perf_counter() - clock
     run.observations_read = len(observations)
+    observations, run.error = _leave_out_misdated(observations, country_ids, today)
     if observations.empty:
         # Nothing to score, but scores of observations deleted since the last run go.
         _delete_stale_scores(run, country_ids, periods)
@@ -754,6 +798,38 @@ def _score_and_write(
         country_ids=None if country_ids is None else list(country_ids.values()),
     )
     timings["write"] = time.perf_counter() - clock
+
+
+def _leave_out_misdated(
+    observations: pd.DataFrame, country_ids: Mapping[str, int] | None, today: date
+) -> tuple[pd.DataFrame, str]:
+    """The observations dated from ``OBSERVATIONS_FROM`` to ``today``, and a note for the
+    run's record naming any others (stored before dates were bounded), or "".
+
+    One such row must not fail the run (pandas cannot hold the year 204), nor stretch it
+    over centuries (1800).
+    """
+    earliest: date = settings.OBSERVATIONS_FROM
+    inside = observations["observed_on"].between(pd.Timestamp(earliest), pd.Timestamp(today))
+    if inside.all():
+        return observations, ""
+    misdated = Observation.objects.exclude(observed_on__range=(earliest, today))
+    if country_ids is not None:
+        misdated = misdated.filter(country_id__in=list(country_ids.values()))
+    examples = ", ".join(
+        f"{iso3} {code} {day.isoformat()}"
+        for iso3, code, day in misdated.order_by("observed_on").values_list(
+            "country__iso3", "indicator__code", "observed_on"
+        )[:3]
+    )
+    count = int((~inside).sum())
+    note = (
+        f"Left out {count} observation{'s' if count != 1 else ''} dated outside "
+        f"{earliest.isoformat()} to {today.isoformat()} (e.g. {examples}): correct or "
+        "delete them."
+    )
+    logger.warning("Scoring run: %s", note)
+    return observations[inside.to_numpy()], note
 
 
 def scoring_periods(first_observation: date | pd.Timestamp, today: date) -> pd.DatetimeIndex:

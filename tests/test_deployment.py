@@ -45,7 +45,7 @@ BACKING_SERVICES = ("postgres", "redis", "mailpit")
 # Read by docker-compose.yml itself (interpolation), not by the Django settings.
 COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
 
-_SETTINGS_READ = re.compile(r"""\benv_(?:str|bool|int|list)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+_SETTINGS_READ = re.compile(r"""\benv_(?:str|bool|int|list|date)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 _ENV_LINE = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=")
 _INTERPOLATION = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
 _ONLY_AN_INTERPOLATION = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(?::?[-?][^}]*)?\}$")

@@ -173,3 +173,18 @@ def test_debug_relaxes_them_for_plain_http_on_one_machine():
     redirect, hsts, subdomains, session, csrf, cache = shown.stdout.split()
     assert (redirect, hsts, subdomains, session, csrf) == ("False", "0", "False", "False", "False")
     assert cache == "django.core.cache.backends.db.DatabaseCache"
+
+
+def test_env_date_reads_only_the_iso_form(monkeypatch):
+    from datetime import date
+
+    from earlywarning.env import env_date
+
+    monkeypatch.setenv("EW_TEST", "1950-06-30")
+    assert env_date("EW_TEST", date(1900, 1, 1)) == date(1950, 6, 30)
+    for raw in ("19500630", "30/06/1950", "1950-02-30"):
+        monkeypatch.setenv("EW_TEST", raw)
+        with pytest.raises(ImproperlyConfigured, match="EW_TEST must be a date YYYY-MM-DD"):
+            env_date("EW_TEST", date(1900, 1, 1))
+    monkeypatch.delenv("EW_TEST")
+    assert env_date("EW_TEST", date(1900, 1, 1)) == date(1900, 1, 1)
