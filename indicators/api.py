@@ -32,7 +32,13 @@ from drf_spectacular.utils import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotAuthenticated, NotFound, ParseError, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    NotFound,
+    ParseError,
+    ValidationError,
+)
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -1393,6 +1399,13 @@ BACKTEST_EXAMPLE = {
 }
 
 
+class BacktestUnavailable(APIException):
+    """No backtest for these years or this version (no scores, no episode list): 400."""
+
+    status_code = 400
+    default_code = "backtest_unavailable"
+
+
 @extend_schema(
     tags=["scoring"],
     summary="A methodology version's backtest against mass-killing onsets",
@@ -1437,7 +1450,7 @@ class MethodologyBacktestView(ThrottleRefusedCallersMixin, generics.GenericAPIVi
                 last_year=query.validated_data.get("to"),
             )
         except (history.HistoryError, ValueError) as exc:
-            raise ValidationError({"detail": [str(exc)]}) from exc
+            raise BacktestUnavailable(str(exc)) from exc
         return Response({"version": version.number, **result.as_dict()})
 
 

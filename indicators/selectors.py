@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import (
@@ -55,34 +56,85 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
     queryset = Observation.objects.all()
     if country_ids is not None:
         queryset = queryset.filter(country_id__in=list(country_ids))
-    rows = queryset.values_list(
-        "country__iso3", "indicator__code", "observed_on", "value", "overrides_data"
-    )
     if connection.vendor == "postgresql":
-        # COPY streams a million rows as CSV several times faster than a cursor does.
-        sql, params = rows.query.sql_with_params()
-        buffer = io.StringIO()
-        with connection.cursor() as cursor:
-            copy = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
-            cursor.copy_expert(copy.decode(), buffer)
-        buffer.seek(0)
-        frame = pd.read_csv(
-            buffer, names=OBSERVATION_COLUMNS, dtype={"country": str, "indicator": str}
-        )
+        frame = _observations_by_copy(queryset)
     else:
+        rows = queryset.values_list(
+            "country__iso3", "indicator__code", "observed_on", "value", "overrides_data"
+        )
         frame = pd.DataFrame.from_records(
             list(rows.iterator(chunk_size=20_000)), columns=OBSERVATION_COLUMNS
         )
-    # Never fail on one row dated 0204 (a typo that got in before dates were bounded):
-    # it becomes NaT, for the caller to leave out. COPY's text is ISO, parsed as such.
-    frame["observed_on"] = pd.to_datetime(
-        frame["observed_on"],
-        format="ISO8601" if connection.vendor == "postgresql" else None,
-        errors="coerce",
-    )
+        # Never fail on one row dated 0204 (a typo that got in before dates were
+        # bounded): it becomes NaT, for the caller to leave out.
+        frame["observed_on"] = pd.to_datetime(frame["observed_on"], errors="coerce")
+        frame["overrides"] = frame["overrides"].astype(bool)
     frame["value"] = frame["value"].astype(float)
-    frame["overrides"] = frame["overrides"].isin([True, "t", "true", "True"])
     return frame
+
+
+# One row of ``COPY (SELECT country_id, indicator_id, observed_on, value, overrides_data)
+# TO STDOUT (FORMAT binary)``: a field count, then each field's length and big-endian
+# value (bigint, bigint, date as days since 2000-01-01, double, boolean). Every column is
+# NOT NULL and fixed in width, so every row has this one layout.
+_OBSERVATION_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("country_len", ">i4"),
+        ("country_id", ">i8"),
+        ("indicator_len", ">i4"),
+        ("indicator_id", ">i8"),
+        ("day_len", ">i4"),
+        ("day", ">i4"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+        ("overrides_len", ">i4"),
+        ("overrides", ">i1"),
+    ]
+)
+_COPY_BINARY_HEADER = 19  # signature (11 bytes), flags, header extension length
+_COPY_BINARY_TRAILER = 2  # a field count of -1
+_POSTGRES_EPOCH = np.datetime64("2000-01-01", "D")
+# The dates, as days since 2000-01-01, that pandas' nanosecond timestamps can hold.
+_FIRST_DAY_PANDAS_HOLDS = (pd.Timestamp.min.ceil("D").date() - date(2000, 1, 1)).days
+_LAST_DAY_PANDAS_HOLDS = (pd.Timestamp.max.floor("D").date() - date(2000, 1, 1)).days
+
+
+def _observations_by_copy(queryset: QuerySet[Observation]) -> pd.DataFrame:
+    """The observations streamed by a binary COPY of ids, dates, values and flags: no
+    joins, no text to format or parse, several times faster than a cursor for a million
+    rows; codes are looked up afterwards."""
+    numbers = queryset.order_by().values_list(
+        "country_id", "indicator_id", "observed_on", "value", "overrides_data"
+    )
+    sql, params = numbers.query.sql_with_params()
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        copy = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", params)
+        cursor.copy_expert(copy.decode(), buffer)
+    data = buffer.getbuffer()
+    count = (len(data) - _COPY_BINARY_HEADER - _COPY_BINARY_TRAILER) // _OBSERVATION_ROW.itemsize
+    rows = np.frombuffer(data, dtype=_OBSERVATION_ROW, count=count, offset=_COPY_BINARY_HEADER)
+    if count and not (rows["fields"] == 5).all():
+        raise RuntimeError("Unexpected COPY row layout for observations.")
+    iso3 = pd.Series(dict(Country.objects.values_list("id", "iso3")), dtype=object)
+    codes = pd.Series(dict(Indicator.objects.values_list("id", "code")), dtype=object)
+    days = rows["day"].astype(np.int64)
+    # Never fail on one row dated 0204 (a typo that got in before dates were bounded):
+    # it becomes NaT, for the caller to leave out.
+    holdable = (days >= _FIRST_DAY_PANDAS_HOLDS) & (days <= _LAST_DAY_PANDAS_HOLDS)
+    observed_on = (_POSTGRES_EPOCH + np.where(holdable, days, 0)).astype("datetime64[ns]")
+    observed_on[~holdable] = np.datetime64("NaT")
+    return pd.DataFrame(
+        {
+            "country": iso3.reindex(rows["country_id"].astype(np.int64)).to_numpy(),
+            "indicator": codes.reindex(rows["indicator_id"].astype(np.int64)).to_numpy(),
+            "observed_on": observed_on,
+            "value": rows["value"].astype(np.float64),
+            "overrides": rows["overrides"] == 1,
+        },
+        columns=OBSERVATION_COLUMNS,
+    )
 
 
 def factors_frame() -> pd.DataFrame:

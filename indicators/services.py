@@ -918,8 +918,8 @@ def _write_scores(
     table["run_id"] = run.pk
     table["overall_crime"] = scores["overall_crime"]
     table["level"] = scores["level"]
-    table["factor_scores"] = _sparse_dicts(result.factor_scores[keep], drop_zero=False)
-    table["contributions"] = _sparse_dicts(result.contributions[keep], drop_zero=True)
+    table["factor_scores"] = bulk.json_objects(result.factor_scores[keep])
+    table["contributions"] = bulk.json_objects(result.contributions[keep], drop_zero=True)
     with transaction.atomic():
         # Replace the run's scope in one go: no row references a score, and a bulk insert
         # (COPY on PostgreSQL) is about twice as fast as an upsert; the old rows stay
@@ -946,20 +946,6 @@ def _delete_stale_scores(
 ) -> None:
     """Scores of this methodology and scope that ``run`` did not write (their data went)."""
     _scores_in_scope(run, country_ids, periods).exclude(run=run).delete()
-
-
-def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, float]]:
-    """Each row as {column: value} without NaN (and without zeros when asked), rounded."""
-    codes = list(frame.columns)
-    rows = frame.round(4).to_numpy().tolist()
-    return [
-        {
-            code: value
-            for code, value in zip(codes, row, strict=True)
-            if value == value and not (drop_zero and value == 0)
-        }
-        for row in rows
-    ]
 
 
 # --- API tokens ------------------------------------------------------------------------

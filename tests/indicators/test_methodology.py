@@ -340,3 +340,35 @@ def test_a_situation_profile_scores_the_country_beside_the_standard_score(
             "level": "insufficient_data",
         }
     ]
+
+
+def test_the_backtest_api_gives_figures_to_analysts_and_a_plain_error_for_years_it_cannot_judge(
+    scored, admin, analyst, client, tmp_path, settings
+):
+    from indicators.sources.mapping import published_mapping
+
+    (tmp_path / "country_codes.csv").write_text(
+        "ccode,gwcode,iso3,name\n385,385,NOR,Norway\n652,652,SYR,Syria\n517,517,RWA,Rwanda\n"
+        "816,816,VNM,Vietnam\n817,817,,Republic of Vietnam\n"
+    )
+    settings.PUBLIC_DATA_DIR = tmp_path
+    newer = EPISODES.replace(",2011,,1,State-Led,2,652", ",2015,,1,State-Led,2,652")
+    newer += "Norway,nor2016s1,test,2016,2016,0,State-Led,0,385,385,,385,385,\n"
+    (tmp_path / published_mapping().datasets["episodes"].file).write_text(newer.lstrip("\n"))
+    draft = methodology.create_draft(by=admin)
+    client.force_login(analyst)
+
+    response = client.get("/api/v1/methodology-versions/1/backtest/", {"from": 2013, "to": 2014})
+    assert response.status_code == 200, response.content
+    figures = response.json()
+    assert (figures["version"], figures["first_year"], figures["last_year"]) == (1, 2013, 2013)
+    assert figures["auc"] == 1.0
+    assert figures["onset_ranks"][0]["country"] == "SYR"
+
+    refused = client.get("/api/v1/methodology-versions/1/backtest/", {"to": 2015})
+    assert refused.status_code == 400
+    assert "last base year it can judge is 2014" in refused.json()["detail"]
+    draft_url = f"/api/v1/methodology-versions/{draft.number}/backtest/"
+    assert client.get(draft_url).status_code == 404  # analysts never see drafts
+    client.force_login(admin)
+    assert client.get(draft_url, {"from": 2013, "to": 2014}).status_code == 200
