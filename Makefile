@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Pure modules (no Django, no I/O, no clock), type-checked strictly.
 PURE_MODULES := indicators/scoring.py alerts/rules.py indicators/charts.py \
-	indicators/backtest.py indicators/backtest_charts.py indicators/calibration.py
+	indicators/backtest.py indicators/backtest_charts.py indicators/calibration.py \
+	indicators/spreadsheets.py
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 

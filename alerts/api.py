@@ -19,7 +19,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts import selectors, services
-from alerts.models import Alert, CrimeType, RuleChoice, SeverityChoice, Subscription
+from alerts.models import (
+    Alert,
+    AlertMessageItem,
+    CrimeType,
+    RuleChoice,
+    SeverityChoice,
+    Subscription,
+)
 from countries.models import Country
 from indicators.api import (
     LIST_PARAMETERS,
@@ -45,7 +52,19 @@ class AlertSerializer(serializers.ModelSerializer):
     country_name = serializers.CharField(source="country.name")
     drivers = serializers.ListField(
         child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
-        help_text="[[factor, change in points], ...]: what moved the score, biggest first.",
+        help_text="[[factor, change in points], ...]: what moved the score, biggest first, "
+        "within the crime type drivers_crime.",
+    )
+    crime_switch = serializers.JSONField(
+        allow_null=True,
+        help_text='{"from", "to", "change"}: the overall score followed another crime type '
+        "before; that switch is a step of its own, worth change points.",
+    )
+    red_flags = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="A red flag's assessments, one per indicator: indicator, name, value "
+        "(0-1), observed_on, observation, source, dataset (empty: an analyst's 0-3 "
+        "assessment).",
     )
     run = serializers.IntegerField(
         source="run_id", allow_null=True, help_text="The scoring run that raised or escalated it."
@@ -81,9 +100,14 @@ class AlertSerializer(serializers.ModelSerializer):
             "previous_level",
             "change_3m",
             "change_3m_z",
+            "compared_with",
+            "baseline_period",
             "drivers",
+            "drivers_crime",
+            "crime_switch",
             "indicator",
             "value",
+            "red_flags",
             "run",
             "observation",
             "opened_at",
@@ -137,7 +161,9 @@ class AlertFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(
-            pk__in=Alert.objects.filter(notifications__recipient=self.request.user).values("pk")
+            pk__in=AlertMessageItem.objects.filter(
+                message__notifications__recipient=self.request.user
+            ).values("alert_id")
         )
 
 
@@ -149,7 +175,7 @@ ALERT_EXAMPLE = {
     "crime_type": "overall",
     "severity": "warning",
     "status": "open",
-    "summary": "Overall score up 12.4 points in 3 months (58.8 -> 71.2)",
+    "summary": "Overall risk surged: +12.4 points in 3 months",
     "period": "2025-05-31",
     "score": 71.2,
     "previous_score": 58.8,
@@ -157,9 +183,14 @@ ALERT_EXAMPLE = {
     "previous_level": "high",
     "change_3m": 12.4,
     "change_3m_z": 2.3,
-    "drivers": [["RF10", 6.2], ["RF12", 3.9]],
+    "compared_with": "three_months_earlier",
+    "baseline_period": "2025-02-28",
+    "drivers": [["RF6", 6.2], ["RF8", 3.9]],
+    "drivers_crime": "crimes_against_humanity",
+    "crime_switch": {"from": "war_crimes", "to": "crimes_against_humanity", "change": -1.1},
     "indicator": "",
     "value": None,
+    "red_flags": [],
     "run": 41,
     "observation": None,
     "opened_at": "2025-06-01T02:00:11Z",

@@ -165,8 +165,32 @@ class Alert(models.Model):
     drivers = models.JSONField(
         default=list, blank=True, help_text="[[factor, change in points], ...] biggest first."
     )
+    drivers_crime = models.CharField(
+        max_length=30, blank=True, help_text="The crime type the drivers' changes are taken in."
+    )
+    crime_switch = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='{"from": crime, "to": crime, "change": points} when the overall score '
+        "changed crime type in between.",
+    )
+    compared_with = models.CharField(
+        max_length=30,
+        blank=True,
+        help_text="What the previous score is: the previous published score "
+        "(previous_published) or that of three months earlier (three_months_earlier).",
+    )
+    baseline_period = models.DateField(
+        null=True, blank=True, help_text="The month end of the score it is compared with."
+    )
     indicator = models.CharField(max_length=10, blank=True)
     value = models.FloatField(null=True, blank=True)
+    red_flags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The assessments a red flag holds, one per indicator (the highest, then "
+        "newest): [{indicator, name, value, observed_on, observation, source, dataset}].",
+    )
     run = models.ForeignKey(
         ScoringRun, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts"
     )
@@ -236,6 +260,13 @@ class Alert(models.Model):
         return self.level.replace("_", " ")
 
     @property
+    def change(self) -> float | None:
+        """The rise this alert reports, in points: score minus previous score."""
+        if self.score is None or self.previous_score is None:
+            return None
+        return self.score - self.previous_score
+
+    @property
     def previous_level_label(self) -> str:
         return self.previous_level.replace("_", " ")
 
@@ -271,12 +302,64 @@ class AlertEvent(models.Model):
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class AlertMessage(models.Model):
+    """What one event tells the focal points about one country, sent once to each.
+
+    An event is a scoring run, a batch of recorded observations, or a reminder round:
+    every alert it opened or escalated for the country is one item of the message, most
+    urgent first, so that a focal point gets one e-mail per country and event listing
+    every trigger. Each item keeps the alert's escalation count when the message was
+    made: its acknowledgement link acknowledges only alerts that have not risen since.
+    """
+
+    class Kind(models.TextChoices):
+        ALERT = "alert", "Alert"
+        REMINDER = "reminder", "Reminder (unacknowledged)"
+
+    country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="alert_messages")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ALERT)
+    severity = models.CharField(max_length=10, choices=SeverityChoice.choices)
+    run = models.ForeignKey(
+        ScoringRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    alerts = models.ManyToManyField("Alert", through="AlertMessageItem", related_name="messages")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.country_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AlertMessageItem(models.Model):
+    """One alert in a message, in the message's order, as it stood then."""
+
+    message = models.ForeignKey(AlertMessage, on_delete=models.CASCADE, related_name="items")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="message_items")
+    position = models.PositiveSmallIntegerField()
+    escalation_count = models.PositiveIntegerField(
+        help_text="The alert's escalation count when the message was made."
+    )
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "alert"], name="message_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.message_id} item {self.position}: alert {self.alert_id}"
+
+
 class Notification(models.Model):
-    """One delivery of one alert message to one recipient on one channel (the outbox).
+    """One delivery of one message to one recipient on one channel (the outbox).
 
     Pending while ``sent_at`` and ``failed_at`` are empty; a dispatcher claims a row
     with a conditional UPDATE on ``claimed_until`` so two dispatchers never send it
-    twice. ``round`` counts re-sends of the same alert (escalations, reminders).
+    twice. ``alert`` is its ``alert_message``'s first (most urgent) alert; ``round``
+    counts re-sends of it (escalations, reminders). ``message_id`` is the e-mail's
+    Message-ID header.
     """
 
     class Channel(models.TextChoices):
@@ -288,6 +371,9 @@ class Notification(models.Model):
         REMINDER = "reminder", "Reminder (unacknowledged)"
         ADMIN_ESCALATION = "admin_escalation", "Escalation to administrators"
 
+    alert_message = models.ForeignKey(
+        AlertMessage, on_delete=models.CASCADE, related_name="notifications"
+    )
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_notifications"
@@ -313,8 +399,8 @@ class Notification(models.Model):
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["alert", "recipient", "channel", "kind", "round"],
-                name="notification_once_per_alert_recipient_channel_round",
+                fields=["alert_message", "recipient", "channel", "kind"],
+                name="notification_once_per_message_recipient_channel",
             ),
         ]
         indexes = [models.Index(fields=["sent_at", "failed_at", "next_attempt_at"])]
@@ -409,7 +495,11 @@ class ScoreBaseline(models.Model):
     coverage_war_crimes = models.FloatField(null=True, blank=True)
     change_3m = models.FloatField(null=True, blank=True)
     change_3m_z = models.FloatField(null=True, blank=True)
+    overall_crime = models.CharField(max_length=30, blank=True)
     contributions = models.JSONField(default=dict, blank=True)
+    factor_scores = models.JSONField(
+        default=dict, blank=True, help_text="Kept to explain a later change per crime type."
+    )
     evaluated_at = models.DateTimeField()
 
     def __str__(self) -> str:

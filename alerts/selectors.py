@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -14,23 +15,34 @@ from django.db.models import F, Q, QuerySet
 from alerts.models import (
     BASELINE_NUMBER_FIELDS,
     Alert,
+    AlertMessageItem,
     AlertSettings,
     Notification,
     ScoreBaseline,
     Subscription,
 )
-from alerts.rules import AlertThresholds, Severity, red_flag_window_start
+from alerts.rules import (
+    CRIME_WORDS,
+    AlertThresholds,
+    Severity,
+    red_flag_window_start,
+    urgency_key,
+)
 from countries.models import Country
 from indicators import selectors as indicator_selectors
 from indicators.models import (
     RISK_SCORE_NUMBER_FIELDS,
+    Indicator,
+    MethodologyVersion,
     Observation,
+    RecomputeRequest,
+    RiskFactor,
     RiskLevel,
     RiskScore,
     ScoringRun,
 )
 from indicators.roles import Role
-from indicators.scoring import Thresholds
+from indicators.scoring import CRIME_TYPES, Thresholds, crime_contributions
 
 SCORE_COLUMNS = ["country", "period", *RISK_SCORE_NUMBER_FIELDS, "contributions"]
 
@@ -57,46 +69,100 @@ def alert_thresholds() -> AlertThresholds:
 
 def run_latest_scores(run: ScoringRun) -> pd.DataFrame:
     """Each country's scores at the run's last period, as written by ``run`` (a country
-    whose row a later run has overwritten since is left to that run), with the
-    contributions three months earlier (``contributions_3m_before``), the window of
-    ``change_3m``. Columns: SCORE_COLUMNS, methodology, contributions_3m_before. Two
-    queries."""
-    columns = [*SCORE_COLUMNS, "methodology", "contributions_3m_before"]
+    whose row a later run has overwritten since is left to that run), with what the
+    alert rules need to explain them: overall_crime, factor_scores and
+    contributions_by_crime ({crime type: {factor: points}}), and the same three months
+    earlier, the window of ``change_3m`` (period_3m_before, overall_crime_3m_before,
+    contributions_3m_before, contributions_by_crime_3m_before; None where that month is
+    not scored). Columns: SCORE_COLUMNS, methodology, and those. Three queries."""
+    later = ["overall_crime", "factor_scores", "contributions_by_crime"]
+    earlier_columns = [
+        "period_3m_before",
+        "overall_crime_3m_before",
+        "contributions_3m_before",
+        "contributions_by_crime_3m_before",
+    ]
+    columns = [*SCORE_COLUMNS, "methodology", *later, *earlier_columns]
     if run.period_end is None:
         return pd.DataFrame(columns=columns)
     rows = list(
         RiskScore.objects.filter(
             methodology_id=run.methodology_id, period=run.period_end, run=run
-        ).values_list("country__iso3", *SCORE_COLUMNS[1:], "methodology_id")
+        ).values_list(
+            "country__iso3", *SCORE_COLUMNS[1:], "methodology_id", "overall_crime", "factor_scores"
+        )
     )
     window_start = (pd.Timestamp(run.period_end) - pd.offsets.MonthEnd(3)).date()
-    earlier = dict(
-        RiskScore.objects.filter(
+    earlier = {
+        iso3: (crime, contributions, factor_scores)
+        for iso3, crime, contributions, factor_scores in RiskScore.objects.filter(
             methodology_id=run.methodology_id,
             period=window_start,
             country__iso3__in=[row[0] for row in rows],
-        ).values_list("country__iso3", "contributions")
+        ).values_list("country__iso3", "overall_crime", "contributions", "factor_scores")
+    }
+    explain = _crime_contributions_of(run.methodology)
+    frame = pd.DataFrame.from_records(
+        [row[:-1] for row in rows], columns=[*SCORE_COLUMNS, "methodology", "overall_crime"]
     )
-    frame = pd.DataFrame.from_records(rows, columns=[*SCORE_COLUMNS, "methodology"])
-    frame["contributions_3m_before"] = [earlier.get(iso3) for iso3 in frame["country"]]
+    frame["factor_scores"] = [row[-1] or {} for row in rows]
+    frame["contributions_by_crime"] = [explain(row[-1]) for row in rows]
+    before = [earlier.get(iso3) for iso3 in frame["country"]]
+    frame["period_3m_before"] = [window_start if b else None for b in before]
+    frame["overall_crime_3m_before"] = [b[0] if b else None for b in before]
+    frame["contributions_3m_before"] = [b[1] if b else None for b in before]
+    frame["contributions_by_crime_3m_before"] = [explain(b[2]) if b else None for b in before]
     return frame
+
+
+def _crime_contributions_of(methodology: Any) -> Any:
+    """A function from stored factor scores to {crime type: {factor: points}} under
+    ``methodology``'s factor weights (``indicators.scoring.crime_contributions``)."""
+    groups = dict(RiskFactor.objects.values_list("code", "group"))
+    weights = {code: float(w) for code, w in (methodology.factor_weights or {}).items()}
+
+    def explain(factor_scores: dict[str, Any] | None) -> dict[str, dict[str, float]] | None:
+        if not factor_scores:
+            return None
+        return {
+            crime: crime_contributions(
+                factor_scores, factor_weights=weights, factor_groups=groups, crime=crime
+            )
+            for crime in CRIME_TYPES
+        }
+
+    return explain
 
 
 def score_baselines(countries: Iterable[str], *, for_update: bool = False) -> pd.DataFrame:
     """The scores the alert rules last evaluated for these ISO3 codes: the columns of
-    SCORE_COLUMNS but change_12m, with methodology and run_started_at. One query;
-    ``for_update`` locks the rows (inside a transaction) so that two evaluations of the
-    same country take turns."""
-    fields = [*BASELINE_NUMBER_FIELDS, "contributions"]
+    SCORE_COLUMNS but change_12m, with overall_crime, factor_scores,
+    contributions_by_crime (None for baselines kept before factor scores were), methodology
+    and run_started_at. Two queries; ``for_update`` locks the rows (inside a transaction)
+    so that two evaluations of the same country take turns."""
+    fields = [*BASELINE_NUMBER_FIELDS, "overall_crime", "contributions", "factor_scores"]
     baselines = ScoreBaseline.objects.filter(country__iso3__in=list(countries))
     if for_update:
         baselines = baselines.select_for_update(of=("self",))
-    rows = baselines.order_by("country_id").values_list(
-        "country__iso3", "period", *fields, "methodology_id", "run_started_at"
+    rows = list(
+        baselines.order_by("country_id").values_list(
+            "country__iso3", "period", *fields, "methodology_id", "run_started_at"
+        )
     )
-    return pd.DataFrame.from_records(
-        list(rows), columns=["country", "period", *fields, "methodology", "run_started_at"]
+    frame = pd.DataFrame.from_records(
+        rows, columns=["country", "period", *fields, "methodology", "run_started_at"]
     )
+    versions = {
+        version.pk: _crime_contributions_of(version)
+        for version in MethodologyVersion.objects.filter(pk__in={row[-2] for row in rows})
+    }
+    frame["contributions_by_crime"] = [
+        versions[methodology](factor_scores)
+        for methodology, factor_scores in zip(
+            frame["methodology"], frame["factor_scores"], strict=True
+        )
+    ]
+    return frame
 
 
 def observations_for_red_flags(
@@ -105,8 +171,10 @@ def observations_for_red_flags(
     """Of these observations, those that could be red flags under ``thresholds`` (on a
     red-flag factor or indicator, severe enough): the rule in ``alerts.rules`` decides.
 
-    Columns id, country, indicator, factor, observed_on, value, source, updated_at. The
-    database does the first cut, so a batch of 100,000 rows reads only its candidates.
+    Columns id, country, indicator, indicator_name, factor, observed_on, value, source,
+    dataset (the data set's short name; empty for an analyst's assessment), updated_at.
+    The database does the first cut, so a batch of 100,000 rows reads only its
+    candidates.
     """
     candidates = Observation.objects.filter(
         pk__in=list(observation_ids), value__gte=thresholds.red_flag_severity - 1e-9
@@ -114,36 +182,37 @@ def observations_for_red_flags(
         Q(indicator__factor__code__in=thresholds.red_flag_factors)
         | Q(indicator__code__in=thresholds.red_flag_indicators)
     )
-    rows = candidates.values_list(
-        "id",
-        "country__iso3",
-        "indicator__code",
-        "indicator__factor__code",
-        "observed_on",
-        "value",
-        "source",
-        "updated_at",
+    columns = {
+        "id": "id",
+        "country": "country__iso3",
+        "indicator": "indicator__code",
+        "indicator_name": "indicator__label",
+        "factor": "indicator__factor__code",
+        "observed_on": "observed_on",
+        "value": "value",
+        "source": "source",
+        "dataset": "dataset__short",
+        "updated_at": "updated_at",
+    }
+    frame = pd.DataFrame.from_records(
+        list(candidates.values_list(*columns.values())), columns=list(columns)
     )
-    return pd.DataFrame.from_records(
-        list(rows),
-        columns=[
-            "id",
-            "country",
-            "indicator",
-            "factor",
-            "observed_on",
-            "value",
-            "source",
-            "updated_at",
-        ],
-    )
+    frame["dataset"] = frame["dataset"].fillna("")
+    return frame
 
 
 def unchecked_red_flag_candidates(
-    *, since: datetime, thresholds: AlertThresholds, today: date
-) -> list[int]:
-    """Observations changed since ``since`` that could be red flags and were not checked."""
-    return list(
+    *,
+    since: datetime,
+    thresholds: AlertThresholds,
+    today: date,
+    countries: Iterable[str] | None = None,
+    updated_before: datetime | None = None,
+) -> pd.DataFrame:
+    """Observations changed since ``since`` (and before ``updated_before``), of
+    ``countries`` (ISO3; default all), that could be red flags and whose current version
+    was not checked: the columns of ``observations_for_red_flags``."""
+    candidates = (
         Observation.objects.filter(
             updated_at__gte=since,
             value__gte=thresholds.red_flag_severity - 1e-9,
@@ -154,7 +223,52 @@ def unchecked_red_flag_candidates(
             | Q(indicator__code__in=thresholds.red_flag_indicators)
         )
         .exclude(red_flag_checks__observation_updated_at=F("updated_at"))
-        .values_list("id", flat=True)
+    )
+    if countries is not None:
+        candidates = candidates.filter(country__iso3__in=list(countries))
+    if updated_before is not None:
+        candidates = candidates.filter(updated_at__lte=updated_before)
+    return observations_for_red_flags(
+        candidates.values_list("id", flat=True), thresholds=thresholds
+    )
+
+
+def awaiting_a_run(candidates: pd.DataFrame) -> pd.Series:
+    """For each candidate observation (columns country, updated_at), whether a scoring run
+    that will read it is still to come or to be evaluated: a recompute request of its
+    country (or of every country) made with it or later and not done yet, or a run
+    started after it was recorded that the alert rules have not evaluated yet. Its red
+    flag then waits for that run's evaluation, so that the country's focal points get
+    one message per event. Two queries."""
+    if candidates.empty:
+        return pd.Series(dtype=bool, index=candidates.index)
+    since = candidates["updated_at"].min()
+    # Requests made with (or after) the data: the same transaction writes both.
+    requests = list(
+        RecomputeRequest.objects.filter(done_at__isnull=True, requested_at__gte=since).values_list(
+            "country__iso3", "requested_at"
+        )
+    )
+    runs = list(
+        ScoringRun.objects.filter(
+            status__in=[ScoringRun.Status.RUNNING, ScoringRun.Status.SUCCEEDED],
+            started_at__gte=since,
+            evaluation__isnull=True,
+        ).values_list("countries", "started_at")
+    )
+    coming = [(None if iso3 is None else {iso3}, when) for iso3, when in requests]
+    coming += [(set(scored) if scored else None, when) for scored, when in runs]
+    return pd.Series(
+        [
+            any(
+                when >= updated_at and (scope is None or country in scope) for scope, when in coming
+            )
+            for country, updated_at in zip(
+                candidates["country"], candidates["updated_at"], strict=True
+            )
+        ],
+        index=candidates.index,
+        dtype=bool,
     )
 
 
@@ -221,7 +335,7 @@ def weekly_summary_recipients() -> QuerySet[Any]:
 
 def is_recipient(alert: Alert, user: Any) -> bool:
     """Whether ``user`` received the alert, or covers it through a subscription."""
-    if Notification.objects.filter(alert=alert, recipient=user).exists():
+    if Notification.objects.filter(alert_message__alerts=alert, recipient=user).exists():
         return True
     return covering_subscriptions(alert.country, alert.severity).filter(user=user).exists()
 
@@ -232,8 +346,8 @@ def alerts_received_or_covered(alerts: Iterable[Alert], user: Any) -> set[int]:
     any number of alerts (alerts need their country loaded)."""
     alerts = list(alerts)
     received = set(
-        Notification.objects.filter(
-            alert_id__in=[a.pk for a in alerts], recipient=user
+        AlertMessageItem.objects.filter(
+            alert_id__in=[a.pk for a in alerts], message__notifications__recipient=user
         ).values_list("alert_id", flat=True)
     )
     subscriptions = list(
@@ -260,6 +374,8 @@ def alerts_received_or_covered(alerts: Iterable[Alert], user: Any) -> set[int]:
 def inbox(
     *, status: str = "", severity: str = "", region: str = "", recipient: Any = None
 ) -> QuerySet[Alert]:
+    """Alerts matching the inbox's filters (``status`` "active": open or acknowledged;
+    ``recipient``: only alerts sent to that user), newest first."""
     alerts = Alert.objects.select_related("country", "acknowledged_by")
     if status == "active":
         alerts = alerts.filter(status__in=Alert.ACTIVE)
@@ -270,12 +386,138 @@ def inbox(
     if region:
         alerts = alerts.filter(Q(country__region=region) | Q(country__sub_region=region))
     if recipient is not None:
-        alerts = alerts.filter(notifications__recipient=recipient).distinct()
+        alerts = alerts.filter(
+            pk__in=AlertMessageItem.objects.filter(
+                message__notifications__recipient=recipient
+            ).values("alert_id")
+        )
     return alerts.order_by("-opened_at", "-pk")
 
 
-def active_alerts_for_country(country: Country) -> QuerySet[Alert]:
-    return Alert.objects.filter(country=country, status__in=Alert.ACTIVE).order_by("-opened_at")
+@dataclass(frozen=True)
+class CountryAlerts:
+    """One country's alerts in the inbox or on the overview, the most urgent first."""
+
+    country: Country
+    alerts: list[Alert]
+
+    @property
+    def severity(self) -> str:
+        return max((Severity(a.severity) for a in self.alerts), key=lambda s: s.rank).value
+
+    @property
+    def open_count(self) -> int:
+        return sum(1 for alert in self.alerts if alert.status == Alert.Status.OPEN)
+
+
+def alert_urgency(alert: Any) -> tuple[int, float, float, int, int]:
+    """``rules.urgency_key`` of an alert (or a row with its fields): severity, the size
+    of its rise, then the newest activity (its escalation, else its opening)."""
+    moment = alert.escalated_at or alert.opened_at
+    change = (
+        None
+        if alert.score is None or alert.previous_score is None
+        else alert.score - alert.previous_score
+    )
+    return urgency_key(
+        severity=alert.severity,
+        change=change,
+        moment=moment.timestamp(),
+        crime_type=alert.crime_type,
+        rule=alert.rule,
+    )
+
+
+@dataclass(frozen=True)
+class _UrgencyRow:
+    pk: int
+    country_id: int
+    severity: str
+    crime_type: str
+    rule: str
+    score: float | None
+    previous_score: float | None
+    opened_at: datetime
+    escalated_at: datetime | None
+
+
+def alerts_by_urgency(alerts: QuerySet[Alert]) -> list[tuple[int, list[int]]]:
+    """(country id, alert ids) of ``alerts`` grouped by country, the most urgent country
+    first (by its most urgent alert: severity, then the size of the rise, then the
+    newest), and each country's alerts in the same order. One light query: only the
+    fields the order needs are read, so any number of alerts can be ordered."""
+    rows = [
+        _UrgencyRow(*values)
+        for values in alerts.order_by().values_list(
+            "pk",
+            "country_id",
+            "severity",
+            "crime_type",
+            "rule",
+            "score",
+            "previous_score",
+            "opened_at",
+            "escalated_at",
+        )
+    ]
+    rows.sort(key=lambda row: (alert_urgency(row), -row.pk))
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row.country_id, []).append(row.pk)
+    return list(groups.items())
+
+
+def country_groups(groups: list[tuple[int, list[int]]]) -> list[CountryAlerts]:
+    """The alerts of some ``alerts_by_urgency`` groups, loaded in one query, in order."""
+    ids = [pk for _country, pks in groups for pk in pks]
+    loaded = Alert.objects.select_related("country", "acknowledged_by").in_bulk(ids)
+    return [
+        CountryAlerts(country=loaded[pks[0]].country, alerts=[loaded[pk] for pk in pks])
+        for _country, pks in groups
+    ]
+
+
+def open_alerts_overview(*, countries: int = 8) -> tuple[list[CountryAlerts], dict[str, int]]:
+    """The most urgent countries with active alerts, for the overview: critical first, so
+    no critical alert hides behind older warnings; and what was left out
+    ({"countries": n, "critical": countries among them with a critical alert})."""
+    groups = alerts_by_urgency(Alert.objects.filter(status__in=Alert.ACTIVE))
+    shown, rest = groups[:countries], groups[countries:]
+    critical = set(
+        Alert.objects.filter(
+            status__in=Alert.ACTIVE,
+            severity=Severity.CRITICAL,
+            country_id__in=[country for country, _ids in rest],
+        ).values_list("country_id", flat=True)
+    )
+    return country_groups(shown), {"countries": len(rest), "critical": len(critical)}
+
+
+def active_alerts_for_country(country: Country) -> list[Alert]:
+    """The country's open and acknowledged alerts, the most urgent first."""
+    return sorted(
+        Alert.objects.filter(country=country, status__in=Alert.ACTIVE).select_related("country"),
+        key=lambda alert: (alert_urgency(alert), -alert.pk),
+    )
+
+
+def framework_names() -> dict[str, dict[str, str]]:
+    """The words for codes: {"factors": {code: title}, "indicators": {code: label},
+    "crimes": {crime type: words}}, for pages and e-mails. Two queries."""
+    return {
+        "factors": dict(RiskFactor.objects.values_list("code", "title")),
+        "indicators": dict(Indicator.objects.values_list("code", "label")),
+        "crimes": dict(CRIME_WORDS),
+    }
+
+
+def deliveries_of(alert: Alert) -> QuerySet[Notification]:
+    """Every notification of a message that carried ``alert``, oldest first."""
+    return (
+        Notification.objects.filter(alert_message__alerts=alert)
+        .select_related("recipient")
+        .order_by("created_at", "pk")
+    )
 
 
 def alert_markers(country: Country) -> list[tuple[Any, str]]:

@@ -7,9 +7,10 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +24,8 @@ from alerts.models import (
     BASELINE_NUMBER_FIELDS,
     Alert,
     AlertEvent,
+    AlertMessage,
+    AlertMessageItem,
     Digest,
     Notification,
     RedFlagCheck,
@@ -50,6 +53,15 @@ RED_FLAG_SAFETY_WINDOW = timedelta(days=7)
 
 
 # --- Evaluation ------------------------------------------------------------------------
+# An *event* is a scoring run, or a batch of observations recorded together (an upload,
+# a form, an API batch). Everything one event raises for one country reaches each focal
+# point as one message listing every trigger, most urgent first. The red flags of
+# observations whose country is about to be rescored wait for that run, so that an
+# upload's red flags and the crossings and surge it causes arrive together.
+
+# A red flag left waiting for a run that never came (a failed or stuck recompute) is
+# raised on its own by the safety net after this long.
+RED_FLAG_WAIT_FOR_RUN = timedelta(minutes=10)
 
 
 def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Alert]:
@@ -58,7 +70,9 @@ def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Al
     Each country's scores at the run's latest period are compared with its baseline
     (what the previous evaluated run had), which they then replace. A country whose
     baseline comes from a newer run is left alone: evaluating runs out of order never
-    moves a baseline back.
+    moves a baseline back. Red flags of the run's countries recorded before the run
+    started and not checked yet are part of the same event. Returns the alerts opened
+    or escalated; each country's go to its focal points as one message.
     """
     now = now or timezone.now()
     run = (
@@ -81,8 +95,22 @@ def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Al
         newer = set(baseline.loc[baseline["run_started_at"] > run.started_at, "country"])
         current = current[~current["country"].isin(newer)]
         baseline = baseline[~baseline["country"].isin(newer)]
-        escalations = rules.find_escalations(baseline, current, selectors.alert_thresholds())
-        alerts = [alert for e in escalations if (alert := apply_escalation(e, run=run, now=now))]
+        thresholds = selectors.alert_thresholds()
+        escalations = rules.find_escalations(baseline, current, thresholds)
+        flags = _claim_red_flags(
+            selectors.unchecked_red_flag_candidates(
+                since=now - RED_FLAG_SAFETY_WINDOW,
+                thresholds=thresholds,
+                today=now.date(),
+                # Every country the run was asked to score, scored or not: a red flag
+                # dated this month may be a country's first data (no month end yet).
+                countries=run.countries or None,
+                updated_before=run.started_at,
+            ),
+            thresholds=thresholds,
+            now=now,
+        )
+        alerts = _apply_event([*escalations, *flags], run=run, now=now)
         _save_baselines(run, current, now)
         evaluation.escalations = len(alerts)
         evaluation.save(update_fields=["escalations"])
@@ -100,7 +128,9 @@ def _save_baselines(run: ScoringRun, current: Any, now: datetime) -> None:
                 methodology_id=run.methodology_id,
                 period=row["period"],
                 **{field: _float(row[field]) for field in BASELINE_NUMBER_FIELDS},
+                overall_crime=row["overall_crime"] or "",
                 contributions=row["contributions"] or {},
+                factor_scores=row["factor_scores"] or {},
                 evaluated_at=now,
             )
             for row in current.to_dict("records")
@@ -113,7 +143,9 @@ def _save_baselines(run: ScoringRun, current: Any, now: datetime) -> None:
             "methodology",
             "period",
             *BASELINE_NUMBER_FIELDS,
+            "overall_crime",
             "contributions",
+            "factor_scores",
             "evaluated_at",
         ],
     )
@@ -126,37 +158,53 @@ def _float(value: Any) -> float | None:
 def evaluate_red_flags(
     *, observation_ids: Iterable[int], now: datetime | None = None
 ) -> list[Alert]:
-    """Raise or escalate red-flag alerts for newly recorded observations, once per version."""
+    """Raise or escalate red-flag alerts for newly recorded observations, once per version.
+
+    The observations are one event. Those a scoring run still to come will read (a
+    recompute requested with them, or a run started since, not evaluated yet) are left
+    to that run's evaluation, so that the country's focal points get one message with the red
+    flags and whatever the new scores show; the safety net (``evaluate_missed``) raises
+    them on their own if that run never comes. Returns the alerts opened or escalated.
+    """
     now = now or timezone.now()
     thresholds = selectors.alert_thresholds()
-    frame = selectors.observations_for_red_flags(observation_ids, thresholds=thresholds)
+    ids = list(observation_ids)
+    frame = selectors.observations_for_red_flags(ids, thresholds=thresholds)
     if frame.empty:
         return []
-    flags = {e.observation_id: e for e in rules.find_red_flags(frame, thresholds, today=now.date())}
-    alerts: list[Alert] = []
+    frame = frame[~selectors.awaiting_a_run(frame)]
+    with transaction.atomic():
+        flags = _claim_red_flags(frame, thresholds=thresholds, now=now)
+        return _apply_event(flags, now=now)
+
+
+def _claim_red_flags(
+    frame: pd.DataFrame, *, thresholds: rules.AlertThresholds, now: datetime
+) -> list[rules.Escalation]:
+    """The red flags among candidate observations (``selectors.observations_for_red_flags``
+    columns), each observation version checked once: versions another worker checked
+    already are left out. Call inside a transaction: the checks commit with the alerts."""
+    if frame.empty:
+        return []
+    claimed = []
     for row in frame.itertuples():
-        if row.id not in flags:
-            continue
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    RedFlagCheck.objects.create(
-                        observation_id=row.id,
-                        observation_updated_at=row.updated_at,
-                        checked_at=now,
-                    )
-            except IntegrityError:
-                continue  # this version of the observation was checked already
-            alert = apply_escalation(
-                flags[row.id], observation=Observation.objects.get(pk=row.id), now=now
-            )
-            if alert is not None:
-                alerts.append(alert)
-    return alerts
+        try:
+            with transaction.atomic():
+                RedFlagCheck.objects.create(
+                    observation_id=row.id, observation_updated_at=row.updated_at, checked_at=now
+                )
+        except IntegrityError:
+            continue  # this version of the observation was checked already
+        claimed.append(row.Index)
+    return rules.find_red_flags(frame.loc[claimed], thresholds, today=now.date())
 
 
 def evaluate_missed(*, now: datetime | None = None) -> int:
-    """Safety net on a schedule: evaluate runs and red flags the on-commit path missed."""
+    """Safety net on a schedule: evaluate runs and red flags the on-commit path missed.
+
+    Red flags waiting for their country's run are left to it for
+    ``RED_FLAG_WAIT_FOR_RUN``, then raised on their own.
+    """
     now = now or timezone.now()
     runs = ScoringRun.objects.filter(
         status=ScoringRun.Status.SUCCEEDED,
@@ -164,14 +212,50 @@ def evaluate_missed(*, now: datetime | None = None) -> int:
         finished_at__gte=now - RED_FLAG_SAFETY_WINDOW,
     ).order_by("started_at")
     count = sum(len(evaluate_scoring_run(run_id=run.pk, now=now)) for run in runs)
-    candidates = selectors.unchecked_red_flag_candidates(
-        since=now - RED_FLAG_SAFETY_WINDOW,
-        thresholds=selectors.alert_thresholds(),
-        today=now.date(),
+    thresholds = selectors.alert_thresholds()
+    frame = selectors.unchecked_red_flag_candidates(
+        since=now - RED_FLAG_SAFETY_WINDOW, thresholds=thresholds, today=now.date()
     )
-    if candidates:
-        count += len(evaluate_red_flags(observation_ids=candidates, now=now))
+    if frame.empty:
+        return count
+    frame = frame[
+        ~selectors.awaiting_a_run(frame) | (frame["updated_at"] < now - RED_FLAG_WAIT_FOR_RUN)
+    ]
+    with transaction.atomic():
+        flags = _claim_red_flags(frame, thresholds=thresholds, now=now)
+        count += len(_apply_event(flags, now=now))
     return count
+
+
+def _apply_event(
+    escalations: list[rules.Escalation], *, run: ScoringRun | None = None, now: datetime
+) -> list[Alert]:
+    """Apply one event's escalations, then queue one message per country for the alerts
+    it opened or escalated. Returns those alerts, the most urgent first per country."""
+    observation_ids = [e.observation_id for e in escalations if e.observation_id]
+    observations = Observation.objects.in_bulk(observation_ids)
+    countries = Country.objects.in_bulk({e.country for e in escalations}, field_name="iso3")
+    news: dict[str, list[Alert]] = {}
+    for escalation in escalations:
+        alert = apply_escalation(
+            escalation,
+            run=run,
+            observation=observations.get(escalation.observation_id or 0),
+            now=now,
+            country=countries[escalation.country],
+        )
+        if alert is not None:
+            news.setdefault(escalation.country, []).append(alert)
+    alerts: list[Alert] = []
+    for iso3 in sorted(news):
+        ordered = sorted(news[iso3], key=_urgency)
+        _send_message(countries[iso3], ordered, kind=AlertMessage.Kind.ALERT, run=run, now=now)
+        alerts.extend(ordered)
+    return alerts
+
+
+def _urgency(alert: Alert) -> tuple[int, float, float, int, int]:
+    return selectors.alert_urgency(alert)
 
 
 def apply_escalation(
@@ -180,15 +264,16 @@ def apply_escalation(
     run: ScoringRun | None = None,
     observation: Observation | None = None,
     now: datetime,
+    country: Country | None = None,
 ) -> Alert | None:
     """Open an alert, or escalate the active one for the same (country, rule, crime type).
 
-    Returns the alert opened or escalated, or None when the active alert already says as
-    much (the evidence is still recorded in its history). Notifications are queued for
-    every covering subscriber on immediate delivery.
+    Returns the alert opened or escalated (news for the focal points), or None when the
+    active alert already says as much: the evidence is still recorded in its history,
+    and a newer red-flag assessment no higher than the one held brings the alert's
+    evidence and date up to date. Messages are the caller's (``_apply_event``).
     """
-    country = Country.objects.get(iso3=escalation.country)
-    fields = _alert_fields(escalation, run=run, observation=observation)
+    country = country or Country.objects.get(iso3=escalation.country)
     with transaction.atomic():
         active = (
             Alert.objects.select_for_update()
@@ -201,6 +286,7 @@ def apply_escalation(
             .first()
         )
         if active is None:
+            fields = _alert_fields(escalation, run=run, observation=observation)
             try:
                 with transaction.atomic():
                     alert = Alert.objects.create(country=country, opened_at=now, **fields)
@@ -222,8 +308,9 @@ def apply_escalation(
                     observation=observation,
                     data=_numbers(escalation),
                 )
-                _queue_notifications(alert, kind=Notification.Kind.ALERT, round_=0, now=now)
                 return alert
+        if escalation.rule is rules.Rule.RED_FLAG:
+            return _apply_red_flags(active, escalation, run=run, now=now)
         if not rules.is_further_rise(
             escalation,
             severity=active.severity,
@@ -243,31 +330,155 @@ def apply_escalation(
                 data=_numbers(escalation),
             )
             return None
-        for name, value in fields.items():
-            setattr(active, name, value)
-        active.status = Alert.Status.OPEN  # a further rise needs a fresh acknowledgement
-        active.escalated_at = now
-        active.escalation_count = F("escalation_count") + 1
-        active.save()
-        active.refresh_from_db()
+        fields = _alert_fields(escalation, run=run, observation=observation)
+        return _escalate(active, fields, escalation, run=run, observation=observation, now=now)
+
+
+def _escalate(
+    active: Alert,
+    fields: dict[str, Any],
+    escalation: rules.Escalation,
+    *,
+    run: ScoringRun | None,
+    observation: Observation | None,
+    now: datetime,
+) -> Alert:
+    for name, value in fields.items():
+        setattr(active, name, value)
+    active.status = Alert.Status.OPEN  # a further rise needs a fresh acknowledgement
+    active.escalated_at = now
+    active.escalation_count = F("escalation_count") + 1
+    active.save()
+    active.refresh_from_db()
+    _record(
+        active,
+        AlertEvent.Kind.ESCALATED,
+        fields["summary"],
+        now,
+        run=run,
+        observation=observation,
+        data=_numbers(escalation),
+    )
+    return active
+
+
+def _apply_red_flags(
+    active: Alert, escalation: rules.Escalation, *, run: ScoringRun | None, now: datetime
+) -> Alert | None:
+    """Weigh an event's red flags against those an open alert holds, flag by flag."""
+    held = _held_flags(active)
+    verdict = rules.weigh_red_flags(
+        escalation,
+        {flag["indicator"]: (flag["value"], _date(flag["observed_on"])) for flag in held},
+    )
+    evidence = _merge_flags(held, [*verdict.rises, *verdict.confirmations])
+    newest = max(_date(flag["observed_on"]) for flag in evidence)
+    if verdict.rises:
+        lead = verdict.rises[0]
+        severity = max(
+            rules.Severity(active.severity),
+            rules.Severity(escalation.severity),
+            key=lambda s: s.rank,
+        )
+        observation = Observation.objects.filter(pk=lead.observation_id).first()
+        fields = {
+            "severity": severity.value,
+            "summary": rules.red_flag_summary(verdict.rises),
+            "period": max(newest, active.period),
+            "indicator": lead.indicator,
+            "value": lead.value,
+            "observation": observation,
+            "red_flags": evidence,
+            "run": run or active.run,
+        }
+        return _escalate(active, fields, escalation, run=run, observation=observation, now=now)
+    if verdict.confirmations:
+        newer = verdict.confirmations[0]
+        active.red_flags = evidence
+        active.period = max(newest, active.period)
+        active.observation = Observation.objects.filter(pk=newer.observation_id).first()
+        active.save(update_fields=["red_flags", "period", "observation"])
         _record(
             active,
-            AlertEvent.Kind.ESCALATED,
-            escalation.summary,
+            AlertEvent.Kind.NOTE,
+            "Confirmed by a newer assessment, no higher than the one held: "
+            + rules.red_flag_summary(verdict.confirmations),
             now,
             run=run,
-            observation=observation,
+            observation=active.observation,
             data=_numbers(escalation),
         )
-        _queue_notifications(
-            active, kind=Notification.Kind.ALERT, round_=active.escalation_count, now=now
-        )
-        return active
+        return None
+    _record(
+        active,
+        AlertEvent.Kind.NOTE,
+        f"Raised again, no further rise: {escalation.summary}",
+        now,
+        run=run,
+        data=_numbers(escalation),
+    )
+    return None
+
+
+def _held_flags(alert: Alert) -> list[dict[str, Any]]:
+    """The red flags an alert holds; an alert opened before they were kept holds its one
+    indicator and value, as of its period."""
+    if alert.red_flags:
+        return list(alert.red_flags)
+    if not alert.indicator or alert.value is None:
+        return []
+    return [
+        {
+            "indicator": alert.indicator,
+            "name": "",
+            "value": alert.value,
+            "observed_on": alert.period.isoformat(),
+            "observation": alert.observation_id,
+            "source": "",
+            "dataset": "",
+        }
+    ]
+
+
+def _flag_record(flag: rules.RedFlag) -> dict[str, Any]:
+    return {
+        "indicator": flag.indicator,
+        "name": flag.name,
+        "value": flag.value,
+        "observed_on": flag.observed_on.isoformat(),
+        "observation": flag.observation_id,
+        "source": flag.source,
+        "dataset": flag.dataset,
+    }
+
+
+def _merge_flags(
+    held: list[dict[str, Any]], flags: Iterable[rules.RedFlag]
+) -> list[dict[str, Any]]:
+    """One record per indicator: the highest value, then the newest. Highest first."""
+    merged = {record["indicator"]: record for record in held}
+    for flag in flags:
+        record = _flag_record(flag)
+        kept = merged.get(flag.indicator)
+        if kept is None or (record["value"], record["observed_on"]) > (
+            kept["value"],
+            kept["observed_on"],
+        ):
+            merged[flag.indicator] = record
+    return sorted(
+        merged.values(),
+        key=lambda r: (-r["value"], -_date(r["observed_on"]).toordinal(), r["indicator"]),
+    )
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _alert_fields(
     escalation: rules.Escalation, *, run: ScoringRun | None, observation: Observation | None
 ) -> dict[str, Any]:
+    switch = escalation.crime_switch
     return {
         "rule": escalation.rule.value,
         "crime_type": escalation.crime_type,
@@ -281,8 +492,17 @@ def _alert_fields(
         "change_3m": escalation.change_3m,
         "change_3m_z": escalation.change_3m_z,
         "drivers": [list(d) for d in escalation.drivers],
+        "drivers_crime": escalation.drivers_crime,
+        "crime_switch": (
+            None
+            if switch is None
+            else {"from": switch.from_crime, "to": switch.to_crime, "change": switch.change}
+        ),
+        "compared_with": escalation.compared_with,
+        "baseline_period": escalation.baseline_period,
         "indicator": escalation.indicator or "",
         "value": escalation.value,
+        "red_flags": _merge_flags([], escalation.flags),
         "run": run,
         "observation": observation,
     }
@@ -299,6 +519,7 @@ def _numbers(escalation: rules.Escalation) -> dict[str, Any]:
         "drivers": [list(d) for d in escalation.drivers],
         "indicator": escalation.indicator,
         "value": escalation.value,
+        "flags": [_flag_record(flag) for flag in escalation.flags],
     }
 
 
@@ -325,40 +546,79 @@ def _record(
     )
 
 
-# --- Notifications (the outbox) --------------------------------------------------------
+# --- Messages and notifications (the outbox) -------------------------------------------
 
 
-def _queue_notifications(
-    alert: Alert, *, kind: str, round_: int, now: datetime, users: Iterable[Any] | None = None
-) -> list[Notification]:
-    """Create one pending row per recipient and channel, then ask for a dispatch on commit.
+def _send_message(
+    country: Country,
+    alerts: list[Alert],
+    *,
+    kind: str,
+    now: datetime,
+    run: ScoringRun | None = None,
+    recipients: Iterable[Any] | None = None,
+    administrators: Iterable[Any] = (),
+    round_: int | None = None,
+) -> AlertMessage:
+    """One message about ``alerts`` (one country's, most urgent first) and one pending
+    notification per recipient and channel; a dispatch is asked for on commit.
 
-    Recipients are the immediate subscribers covering the alert, or ``users``.
+    Recipients are the immediate subscribers covering the country at the message's
+    severity (its most severe alert), or ``recipients``; ``administrators`` get it as an
+    escalation to administrators.
     """
-    wanted: dict[tuple[int, str], Notification] = {}
-    if users is None:
-        subscriptions = selectors.covering_subscriptions(alert.country, alert.severity).filter(
+    severity = max((rules.Severity(a.severity) for a in alerts), key=lambda s: s.rank)
+    message = AlertMessage.objects.create(
+        country=country, kind=kind, severity=severity.value, run=run, created_at=now
+    )
+    AlertMessageItem.objects.bulk_create(
+        AlertMessageItem(
+            message=message, alert=alert, position=position, escalation_count=alert.escalation_count
+        )
+        for position, alert in enumerate(alerts)
+    )
+    lead = alerts[0]
+    round_ = lead.escalation_count if round_ is None else round_
+    notification_kind = (
+        Notification.Kind.ALERT if kind == AlertMessage.Kind.ALERT else Notification.Kind.REMINDER
+    )
+    wanted: dict[tuple[int, str, str], Notification] = {}
+    if recipients is None:
+        subscriptions = selectors.covering_subscriptions(country, severity.value).filter(
             delivery=Subscription.Delivery.IMMEDIATE
         )
         pairs = [(s.user, s) for s in subscriptions]
     else:
-        pairs = [(user, None) for user in users]
+        pairs = [(user, None) for user in recipients]
+    pairs += [(user, "admin") for user in administrators]
     for user, subscription in pairs:
+        this_kind = (
+            Notification.Kind.ADMIN_ESCALATION if subscription == "admin" else notification_kind
+        )
         if user.email:
             wanted.setdefault(
-                (user.pk, Notification.Channel.EMAIL),
+                (user.pk, Notification.Channel.EMAIL, this_kind),
                 _notification(
-                    alert, user, Notification.Channel.EMAIL, kind, round_, user.email, "", now
+                    message,
+                    lead,
+                    user,
+                    Notification.Channel.EMAIL,
+                    this_kind,
+                    round_,
+                    user.email,
+                    "",
+                    now,
                 ),
             )
-        if subscription is not None and subscription.webhook_url:
+        if isinstance(subscription, Subscription) and subscription.webhook_url:
             wanted.setdefault(
-                (user.pk, Notification.Channel.WEBHOOK),
+                (user.pk, Notification.Channel.WEBHOOK, this_kind),
                 _notification(
-                    alert,
+                    message,
+                    lead,
                     user,
                     Notification.Channel.WEBHOOK,
-                    kind,
+                    this_kind,
                     round_,
                     subscription.webhook_url,
                     subscription.webhook_secret,
@@ -368,10 +628,11 @@ def _queue_notifications(
     created = Notification.objects.bulk_create(wanted.values(), ignore_conflicts=True)
     if created:
         transaction.on_commit(_queue_dispatch)
-    return created
+    return message
 
 
 def _notification(
+    message: AlertMessage,
     alert: Alert,
     user: Any,
     channel: str,
@@ -383,6 +644,7 @@ def _notification(
 ) -> Notification:
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
     return Notification(
+        alert_message=message,
         alert=alert,
         recipient=user,
         channel=channel,
@@ -392,7 +654,7 @@ def _notification(
         webhook_secret=secret,
         created_at=now,
         next_attempt_at=now,
-        message_id=f"<alert-{alert.pk}-{kind}-{round_}-{channel}-{user.pk}."
+        message_id=f"<alert-{message.pk}-{kind}-{channel}-{user.pk}."
         f"{uuid.uuid4().hex[:12]}@{domain}>",
     )
 
@@ -449,7 +711,9 @@ def dispatch_pending(
         )
         if held is None:
             continue  # another dispatcher has it, or has sent it
-        notification = Notification.objects.select_related("alert__country", "recipient").get(pk=pk)
+        notification = Notification.objects.select_related(
+            "alert__country", "alert_message__country", "recipient"
+        ).get(pk=pk)
         try:
             with held.kept():
                 TRANSPORTS[notification.channel]().send(notification)
@@ -499,14 +763,16 @@ def _mark_failed(notification: Notification, held: leases.Lease, error: str, now
     with transaction.atomic():
         if not held.release(failed_at=now, last_error=error):
             return False
-        _record(
-            notification.alert,
-            AlertEvent.Kind.DELIVERY_FAILED,
-            f"{notification.get_channel_display()} to {notification.target} failed after "
-            f"{notification.attempts} attempt(s): {error}",
-            now,
-            data={"notification": notification.pk},
-        )
+        # Every alert the message carried shows that its news did not get through.
+        for alert in notification.alert_message.alerts.all():
+            _record(
+                alert,
+                AlertEvent.Kind.DELIVERY_FAILED,
+                f"{notification.get_channel_display()} to {notification.target} failed after "
+                f"{notification.attempts} attempt(s): {error}",
+                now,
+                data={"notification": notification.pk},
+            )
     return True
 
 
@@ -530,51 +796,64 @@ def retry_failed_notifications(
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> list[Alert]:
     """Re-send critical alerts left unacknowledged and tell the administrators, once per
-    escalation period (default 24 h) for as long as they stay unacknowledged."""
+    escalation period (default 24 h) for as long as they stay unacknowledged.
+
+    The alerts of one country due at once go out as one reminder message, to everyone
+    who was sent any of them and to the administrators.
+    """
     now = now or timezone.now()
     period = timedelta(hours=selectors.alert_settings().escalation_hours)
     reminded = []
     candidates = Alert.objects.filter(
         status=Alert.Status.OPEN, severity=rules.Severity.CRITICAL
     ).select_related("country")
+    due: dict[int, list[tuple[Alert, datetime]]] = {}
     for alert in candidates:
         since = max(filter(None, [alert.opened_at, alert.escalated_at, alert.last_reminder_at]))
-        if now - since < period:
-            continue
+        if now - since >= period:
+            due.setdefault(alert.country_id, []).append((alert, since))
+    for country_alerts in due.values():
         with transaction.atomic():
-            # Claim the reminder: only one worker wins for this period.
-            won = Alert.objects.filter(
-                pk=alert.pk, status=Alert.Status.OPEN, last_reminder_at=alert.last_reminder_at
-            ).update(last_reminder_at=now)
+            won = []
+            for alert, since in country_alerts:
+                # Claim the reminder: only one worker wins for this period.
+                if Alert.objects.filter(
+                    pk=alert.pk, status=Alert.Status.OPEN, last_reminder_at=alert.last_reminder_at
+                ).update(last_reminder_at=now):
+                    won.append((alert, since))
             if not won:
                 continue
-            round_ = alert.events.filter(kind=AlertEvent.Kind.REMINDED).count() + 1
-            recipients = {
-                n.recipient
-                for n in alert.notifications.filter(kind=Notification.Kind.ALERT).select_related(
-                    "recipient"
-                )
-            }
-            _queue_notifications(
-                alert,
-                kind=Notification.Kind.REMINDER,
-                round_=round_,
-                now=now,
-                users=sorted(recipients, key=lambda u: u.pk),
+            alerts = sorted((alert for alert, _since in won), key=_urgency)
+            recipients = sorted(
+                {
+                    n.recipient
+                    for n in Notification.objects.filter(
+                        alert_message__alerts__in=alerts, kind=Notification.Kind.ALERT
+                    ).select_related("recipient")
+                },
+                key=lambda u: u.pk,
             )
             admins = list(selectors.administrators())
-            _queue_notifications(
-                alert, kind=Notification.Kind.ADMIN_ESCALATION, round_=round_, now=now, users=admins
+            round_ = alerts[0].events.filter(kind=AlertEvent.Kind.REMINDED).count() + 1
+            _send_message(
+                alerts[0].country,
+                alerts,
+                kind=AlertMessage.Kind.REMINDER,
+                now=now,
+                recipients=recipients,
+                administrators=admins,
+                round_=round_,
             )
-            _record(
-                alert,
-                AlertEvent.Kind.REMINDED,
-                f"Unacknowledged for {_hours(now - since)} h: re-sent to "
-                f"{len(recipients)} recipient(s) and escalated to {len(admins)} "
-                "administrator(s).",
-                now,
-            )
-            reminded.append(alert)
+            for alert, since in won:
+                _record(
+                    alert,
+                    AlertEvent.Kind.REMINDED,
+                    f"Unacknowledged for {_hours(now - since)} h: re-sent to "
+                    f"{len(recipients)} recipient(s) and escalated to {len(admins)} "
+                    "administrator(s).",
+                    now,
+                )
+            reminded.extend(alerts)
     return reminded
 
 
@@ -684,9 +963,18 @@ def add_note(*, alert: Alert, user: Any, text: str, now: datetime | None = None)
     return _record(alert, AlertEvent.Kind.NOTE, text.strip(), now or timezone.now(), actor=user)
 
 
-def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
-    """Acknowledge through a signed e-mail link: it expires, works only once, and only for
-    the escalation it was sent for (a later escalation needs its own e-mail's link)."""
+@dataclass(frozen=True)
+class LinkAcknowledgement:
+    """What an e-mail's acknowledgement link did: the alerts it acknowledged, and those
+    of the same message it left because they rose (or were acted on) since."""
+
+    acknowledged: list[Alert]
+    left: list[tuple[Alert, str]]
+
+
+def notification_for_token(token: str) -> Notification:
+    """The notification an acknowledgement link was sent with, for the page that asks to
+    confirm. Raises ``ValidationError`` for an expired or forged link."""
     try:
         payload = signing.loads(
             token, salt=ACK_SALT, max_age=timedelta(days=settings.ALERT_ACK_LINK_MAX_AGE_DAYS)
@@ -695,17 +983,32 @@ def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
         raise ValidationError("This acknowledgement link has expired.") from exc
     except signing.BadSignature as exc:
         raise ValidationError("This acknowledgement link is not valid.") from exc
+    notification = (
+        Notification.objects.select_related("alert_message__country", "recipient")
+        .filter(pk=payload.get("n"))
+        .first()
+    )
+    if notification is None:
+        raise ValidationError("This acknowledgement link is not valid.")
+    return notification
+
+
+def acknowledge_with_token(*, token: str, now: datetime | None = None) -> LinkAcknowledgement:
+    """Acknowledge through a signed e-mail link: it expires, works only once, and only for
+    what the e-mail said. Every alert of its message that is still open and has not
+    escalated since is acknowledged for the recipient; a later escalation needs its own
+    e-mail's link (or the alert page). Raises ``ValidationError`` when nothing could be
+    acknowledged."""
+    notification = notification_for_token(token)
     now = now or timezone.now()
     with transaction.atomic():
-        notification = (
-            Notification.objects.select_related("alert", "recipient")
-            .filter(pk=payload["n"])
-            .first()
+        items = list(
+            notification.alert_message.items.select_related("alert__country").order_by("position")
         )
-        if notification is None:
-            raise ValidationError("This acknowledgement link is not valid.")
-        alert = notification.alert
-        if alert.escalation_count != payload.get("e", 0):
+        fresh = [
+            item.alert for item in items if item.alert.escalation_count == item.escalation_count
+        ]
+        if not fresh:
             raise ValidationError(
                 "This alert has escalated since this e-mail was sent: acknowledge it from "
                 "the newer e-mail or the alert page, after reading what changed."
@@ -715,9 +1018,41 @@ def acknowledge_with_token(*, token: str, now: datetime | None = None) -> Alert:
         )
         if not used:
             raise ValidationError("This acknowledgement link has already been used.")
-        if alert.status != Alert.Status.OPEN:
-            raise ValidationError(f"This alert is already {alert.get_status_display().lower()}.")
-        return acknowledge(alert=alert, user=notification.recipient, now=now, via_link=True)
+        acknowledged, left = [], []
+        for item in items:
+            alert = item.alert
+            if alert.escalation_count != item.escalation_count:
+                left.append((alert, "it has escalated since this e-mail was sent"))
+            elif alert.status != Alert.Status.OPEN:
+                left.append((alert, f"it is already {alert.get_status_display().lower()}"))
+            else:
+                acknowledged.append(
+                    acknowledge(alert=alert, user=notification.recipient, now=now, via_link=True)
+                )
+        if not acknowledged:
+            if len(items) == 1:
+                raise ValidationError(
+                    f"This alert is already {items[0].alert.get_status_display().lower()}."
+                )
+            raise ValidationError("These alerts are already acknowledged, resolved or dismissed.")
+    return LinkAcknowledgement(acknowledged=acknowledged, left=left)
+
+
+def acknowledge_many(*, alerts: Iterable[Alert], user: Any, now: datetime | None = None) -> int:
+    """Acknowledge several open alerts at once (the inbox's bulk action); the ones the
+    user may not act on, or that are no longer open, are left. Returns how many were."""
+    alerts = [alert for alert in alerts if alert.status == Alert.Status.OPEN]
+    allowed = alerts_user_can_act_on(alerts, user)
+    count = 0
+    for alert in alerts:
+        if alert.pk not in allowed:
+            continue
+        try:
+            acknowledge(alert=alert, user=user, now=now)
+        except ValidationError:
+            continue  # acknowledged by someone else meanwhile
+        count += 1
+    return count
 
 
 def _require(alert: Alert, user: Any) -> None:
@@ -815,7 +1150,20 @@ def _digest_subscriptions(user: Any = None) -> Any:
 def _daily_context(digest: Digest) -> dict[str, Any]:
     alerts = list(selectors.alerts_between(digest.period_start, digest.period_end))
     matched = _alerts_per_user(_digest_subscriptions(digest.user), alerts).get(digest.user, [])
-    return {"alerts": matched, "start": digest.period_start, "end": digest.period_end}
+    return {
+        "alerts": matched,
+        "groups": _by_country(matched),
+        "start": digest.period_start,
+        "end": digest.period_end,
+    }
+
+
+def _by_country(alerts: list[Alert]) -> list[selectors.CountryAlerts]:
+    """Alerts grouped by country, the most urgent country and alert first."""
+    groups: dict[int, list[Alert]] = {}
+    for alert in sorted(alerts, key=lambda a: (_urgency(a), -a.pk)):
+        groups.setdefault(alert.country_id, []).append(alert)
+    return [selectors.CountryAlerts(country=g[0].country, alerts=g) for g in groups.values()]
 
 
 def _weekly_context(digest: Digest) -> dict[str, Any]:
@@ -840,8 +1188,12 @@ def _weekly_context(digest: Digest) -> dict[str, Any]:
         "start": start,
         "end": end,
         "everything": everything,
-        "new": [a for a in matched if start <= a.opened_at < end],
-        "open": [a for a in matched if a.status in Alert.ACTIVE],
+        "new": sorted(
+            (a for a in matched if start <= a.opened_at < end), key=lambda a: (_urgency(a), -a.pk)
+        ),
+        "open": sorted(
+            (a for a in matched if a.status in Alert.ACTIVE), key=lambda a: (_urgency(a), -a.pk)
+        ),
         "resolved": [a for a in matched if a.resolved_at and start <= a.resolved_at < end],
         "movers": selectors.biggest_movers(
             None if everything else _covered_countries(subscriptions)

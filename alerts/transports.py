@@ -34,11 +34,10 @@ class TransportError(Exception):
 
 
 def acknowledgement_token(notification: Notification) -> str:
-    """A signed, timestamped token naming one notification and the alert's escalation
-    count when it was sent; it expires, works once, and not after a further escalation."""
-    return signing.dumps(
-        {"n": notification.pk, "e": notification.alert.escalation_count}, salt=ACK_SALT
-    )
+    """A signed, timestamped token naming one notification: it expires, works once, and
+    acknowledges only the alerts of its message that have not escalated since (each
+    message item keeps the alert's escalation count)."""
+    return signing.dumps({"n": notification.pk}, salt=ACK_SALT)
 
 
 def absolute_url(path: str) -> str:
@@ -46,27 +45,42 @@ def absolute_url(path: str) -> str:
 
 
 def alert_context(notification: Notification) -> dict[str, Any]:
-    alert: Alert = notification.alert
+    """What the e-mail and webhook templates say: the message's alerts (one country's,
+    the most urgent first), the words for codes, and absolute links."""
+    message = notification.alert_message
+    alerts: list[Alert] = [
+        item.alert
+        for item in message.items.select_related("alert__country", "alert__observation").order_by(
+            "position"
+        )
+    ]
+    lead = alerts[0]
+    country = message.country
+    red_flags_only = all(alert.rule == RuleChoice.RED_FLAG for alert in alerts)
     return {
-        "alert": alert,
+        "alert": lead,
+        "alerts": alerts,
+        "more": len(alerts) - 1,
+        "message": message,
         "notification": notification,
         "recipient": notification.recipient,
-        "country": alert.country,
-        "drivers": alert.drivers[:3],
-        "country_url": absolute_url(f"/countries/{alert.country.iso3}/"),
-        "alert_url": absolute_url(reverse("alerts:detail", args=[alert.pk])),
+        "country": country,
+        "names": selectors.framework_names(),
+        "country_url": absolute_url(f"/countries/{country.iso3}/"),
+        "alert_url": absolute_url(reverse("alerts:detail", args=[lead.pk])),
+        "alert_urls": {
+            alert.pk: absolute_url(reverse("alerts:detail", args=[alert.pk])) for alert in alerts
+        },
+        "inbox_url": absolute_url(reverse("alerts:inbox")),
         "ack_url": absolute_url(
             reverse("alerts:acknowledge_link", args=[acknowledgement_token(notification)])
         ),
         "ack_valid_days": settings.ALERT_ACK_LINK_MAX_AGE_DAYS,
         "subscriptions_url": absolute_url(reverse("alerts:subscriptions")),
-        # A red flag comes from one observation, not a score: show where the country
-        # stands on its published score.
-        "country_score": (
-            selectors.latest_published_score(alert.country)
-            if alert.rule == RuleChoice.RED_FLAG
-            else None
-        ),
+        # Red flags come from observations, not a score: show where the country stands
+        # on its published score when nothing in the message is about the score.
+        "red_flags_only": red_flags_only,
+        "country_score": selectors.latest_published_score(country) if red_flags_only else None,
     }
 
 
@@ -160,27 +174,16 @@ class WebhookTransport:
         except webhook_addresses.RefusedWebhookTarget as exc:
             raise TransportError(f"Webhook refused: {exc}", permanent=True) from exc
         context = alert_context(notification)
-        alert = notification.alert
+        alert = context["alert"]
+        # The top level describes the message's most urgent alert (as before messages
+        # held several); "alerts" lists every alert of the message, that one first.
         body = json.dumps(
             {
-                "id": alert.pk,
+                **_webhook_alert(alert, context),
                 "message_id": notification.message_id,
                 "kind": notification.kind,
-                "country": alert.country.iso3,
-                "country_name": alert.country.name,
-                "rule": alert.rule,
-                "crime_type": alert.crime_type,
-                "severity": alert.severity,
-                "status": alert.status,
-                "summary": alert.summary,
-                "score": alert.score,
-                "previous_score": alert.previous_score,
-                "level": alert.level,
-                "change_3m": alert.change_3m,
-                "drivers": alert.drivers,
-                "period": alert.period.isoformat(),
-                "url": context["alert_url"],
                 "country_url": context["country_url"],
+                "alerts": [_webhook_alert(a, context) for a in context["alerts"]],
             },
             sort_keys=True,
         ).encode()
@@ -210,6 +213,35 @@ class WebhookTransport:
             ) from exc
         except (TimeoutError, urllib.error.URLError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _webhook_alert(alert: Alert, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": alert.pk,
+        "country": alert.country.iso3,
+        "country_name": alert.country.name,
+        "rule": alert.rule,
+        "crime_type": alert.crime_type,
+        "severity": alert.severity,
+        "status": alert.status,
+        "summary": alert.summary,
+        "score": alert.score,
+        "previous_score": alert.previous_score,
+        "compared_with": alert.compared_with,
+        "baseline_period": alert.baseline_period.isoformat() if alert.baseline_period else None,
+        "level": alert.level,
+        "change_3m": alert.change_3m,
+        "drivers": alert.drivers,
+        "drivers_named": [
+            {"factor": code, "name": context["names"]["factors"].get(code, ""), "change": change}
+            for code, change in alert.drivers
+        ],
+        "drivers_crime": alert.drivers_crime,
+        "crime_switch": alert.crime_switch,
+        "red_flags": alert.red_flags,
+        "period": alert.period.isoformat(),
+        "url": context["alert_urls"][alert.pk],
+    }
 
 
 TRANSPORTS: dict[str, type[EmailTransport] | type[WebhookTransport]] = {

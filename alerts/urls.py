@@ -8,6 +8,7 @@ app_name = "alerts"
 
 urlpatterns = [
     path("", views.InboxView.as_view(), name="inbox"),
+    path("acknowledge/", views.BulkAcknowledgeView.as_view(), name="acknowledge_many"),
     path("<int:pk>/", views.AlertDetailView.as_view(), name="detail"),
     path("<int:pk>/<slug:action>/", views.AlertActionView.as_view(), name="action"),
     path("ack/<str:token>/", views.AcknowledgeLinkView.as_view(), name="acknowledge_link"),

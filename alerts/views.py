@@ -18,12 +18,16 @@ from django.views.generic import TemplateView
 
 from alerts import selectors, services
 from alerts.forms import DismissForm, InboxFilterForm, NoteForm, ResolveForm, SubscriptionForm
-from alerts.models import Alert, AlertEvent, Notification, Subscription
+from alerts.models import Alert, AlertEvent, Subscription
 from indicators.roles import Role, RoleRequiredMixin, has_role
 
 
 class InboxView(RoleRequiredMixin, TemplateView):
+    """Alerts grouped by country, the most urgent country first (severity, then the size
+    of the rise, then the newest), with per-alert actions and bulk acknowledgement."""
+
     template_name = "alerts/inbox.html"
+    countries_per_page = 25
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         form = InboxFilterForm(self.request.GET or {"status": "active"})
@@ -34,18 +38,51 @@ class InboxView(RoleRequiredMixin, TemplateView):
             region=filters.get("region", ""),
             recipient=self.request.user if filters.get("mine") else None,
         )
-        page = Paginator(alerts, 50).get_page(self.request.GET.get("page"))
+        groups = selectors.alerts_by_urgency(alerts)
+        page = Paginator(groups, self.countries_per_page).get_page(self.request.GET.get("page"))
+        countries = selectors.country_groups(list(page))
+        shown = [alert for group in countries for alert in group.alerts]
         query = self.request.GET.copy()
         query.pop("page", None)
         return {
             **super().get_context_data(**kwargs),
             "form": form,
             "page": page,
+            "groups": countries,
+            "alert_count": sum(len(pks) for _country, pks in groups),
             "query": query.urlencode(),
+            "names": selectors.framework_names(),
             # The same check as the detail page, for the whole page in a few queries.
-            "actionable": services.alerts_user_can_act_on(page, self.request.user),
+            "actionable": services.alerts_user_can_act_on(shown, self.request.user),
             "back_to": self.request.get_full_path(),
         }
+
+
+class BulkAcknowledgeView(RoleRequiredMixin, View):
+    """POST-only: acknowledge the chosen alerts (checkboxes), or every open alert of one
+    country the user may act on; then back to the inbox page it came from."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        ids = [int(pk) for pk in request.POST.getlist("alert") if pk.isdigit()]
+        country = request.POST.get("country", "")
+        alerts = Alert.objects.select_related("country").filter(status=Alert.Status.OPEN)
+        if country:
+            alerts = alerts.filter(country__iso3=country)
+        elif ids:
+            alerts = alerts.filter(pk__in=ids)
+        else:
+            messages.error(request, "Choose the alerts to acknowledge first.")
+            return HttpResponseRedirect(_back_to(request) or reverse("alerts:inbox"))
+        count = services.acknowledge_many(alerts=list(alerts), user=request.user)
+        if count:
+            messages.success(request, f"{count} alert{'' if count == 1 else 's'} acknowledged.")
+        else:
+            messages.error(
+                request,
+                "Nothing was acknowledged: the alerts are no longer open, or only their "
+                "recipients and administrators can acknowledge them.",
+            )
+        return HttpResponseRedirect(_back_to(request) or reverse("alerts:inbox"))
 
 
 class AlertDetailView(RoleRequiredMixin, TemplateView):
@@ -62,15 +99,14 @@ class AlertDetailView(RoleRequiredMixin, TemplateView):
                 "dismissed_by",
             ).prefetch_related(
                 Prefetch("events", queryset=AlertEvent.objects.select_related("actor")),
-                Prefetch(
-                    "notifications", queryset=Notification.objects.select_related("recipient")
-                ),
             ),
             pk=kwargs["pk"],
         )
         return {
             **super().get_context_data(**kwargs),
             "alert": alert,
+            "names": selectors.framework_names(),
+            "deliveries": selectors.deliveries_of(alert),
             "can_act": services.can_act_on(alert, self.request.user),
             "is_admin": has_role(self.request.user, Role.ADMINISTRATOR),
             "resolve_form": ResolveForm(),
@@ -100,9 +136,9 @@ class AlertActionView(RoleRequiredMixin, View):
                 messages.success(request, "Note added.")
             elif action == "retry":
                 count = services.retry_failed_notifications(
-                    notification_ids=alert.notifications.filter(
-                        failed_at__isnull=False
-                    ).values_list("pk", flat=True),
+                    notification_ids=selectors.deliveries_of(alert)
+                    .filter(failed_at__isnull=False)
+                    .values_list("pk", flat=True),
                     user=request.user,
                 )
                 messages.success(
@@ -130,20 +166,51 @@ def _back_to(request: HttpRequest) -> str | None:
 
 
 class AcknowledgeLinkView(View):
-    """The signed link from an e-mail. GET only shows a confirmation, so that mail
-    scanners following links cannot acknowledge alerts; the button POSTs."""
+    """The signed link from an e-mail. GET shows which alerts it acknowledges and asks to
+    confirm, so that mail scanners following links cannot acknowledge anything; the
+    button POSTs."""
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
-        return render(request, "alerts/acknowledge.html", {"token": token})
-
-    def post(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
-            alert = services.acknowledge_with_token(token=token)
+            notification = services.notification_for_token(token)
         except ValidationError as exc:
             return render(
                 request, "alerts/acknowledge.html", {"error": " ".join(exc.messages)}, status=400
             )
-        return render(request, "alerts/acknowledge.html", {"alert": alert, "done": True})
+        message = notification.alert_message
+        items = list(message.items.select_related("alert__country").order_by("position"))
+        return render(
+            request,
+            "alerts/acknowledge.html",
+            {
+                "message": message,
+                "country": message.country,
+                "items": [
+                    {
+                        "alert": item.alert,
+                        "escalated_since": item.alert.escalation_count != item.escalation_count,
+                    }
+                    for item in items
+                ],
+                "recipient": notification.recipient,
+                "used": notification.ack_used_at is not None,
+                "open_count": sum(
+                    1
+                    for item in items
+                    if item.alert.status == Alert.Status.OPEN
+                    and item.alert.escalation_count == item.escalation_count
+                ),
+            },
+        )
+
+    def post(self, request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            result = services.acknowledge_with_token(token=token)
+        except ValidationError as exc:
+            return render(
+                request, "alerts/acknowledge.html", {"error": " ".join(exc.messages)}, status=400
+            )
+        return render(request, "alerts/acknowledge.html", {"result": result, "done": True})
 
 
 class SubscriptionListView(RoleRequiredMixin, TemplateView):

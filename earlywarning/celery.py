@@ -40,6 +40,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Import the analysts' uploaded files still waiting, or whose worker stopped (the upload
+    # rows are the queue; the on-commit task is only a shortcut).
+    "import-pending-uploads": {
+        "task": "indicators.tasks.import_pending_uploads",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
     # Send due alert notifications and retry failed ones (the outbox; on-commit sends are
     # only a shortcut).
     "dispatch-alert-notifications": {

@@ -257,6 +257,13 @@ SCORES_FROM_YEAR = env_int("SCORES_FROM_YEAR", 1960)
 # future); scoring leaves out, and names in its run's record, any older row stored before.
 OBSERVATIONS_FROM = env_date("OBSERVATIONS_FROM", date(1900, 1, 1))
 
+# --- Uploads ---------------------------------------------------------------------------
+# Analysts' assessment files (CSV or XLSX), checked before they are read: the size of the
+# file, then its rows (besides the header) as it is read, or the size an XLSX sheet
+# declares in its header. A worker imports them (see indicators/uploads.py).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 10) * 1024 * 1024
+UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 100_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -18,6 +18,7 @@ from indicators.models import (
     MethodologyJob,
     MethodologyVersion,
     Observation,
+    ObservationUpload,
     ProfileAssignment,
     RiskFactor,
     RiskScore,
@@ -353,3 +354,28 @@ class ProfileAssignmentAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Model) -> None:
         assert isinstance(obj, ProfileAssignment)
         super().delete_model(request, obj)  # its scores go with it
+
+
+@admin.register(ObservationUpload)
+class ObservationUploadAdmin(ReadOnlyAdmin):
+    """Every upload and its outcome, for audit (the file itself is not shown)."""
+
+    list_display = (
+        "pk",
+        "file_name",
+        "uploaded_by",
+        "status",
+        "dry_run",
+        "rows",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+    )
+    list_filter = ("status", "dry_run")
+    list_select_related = ("uploaded_by",)
+    exclude = ("content",)
+    search_fields = ("file_name", "uploaded_by__username")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ObservationUpload]:
+        return super().get_queryset(request).defer("content")

@@ -494,6 +494,9 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+SWITCH_COLOUR = "#6b4c9a"
+
+
 def waterfall_figure(
     *,
     start: float,
@@ -503,30 +506,40 @@ def waterfall_figure(
     end_label: str,
     factor_labels: Mapping[str, str],
     min_change: float = 0.05,
+    switch_in: tuple[str, str, float] | None = None,
+    switch_out: tuple[str, str, float] | None = None,
+    score_label: str = "Overall score",
 ) -> go.Figure:
-    """What moved the overall score between two dates, factor by factor.
+    """What moved a score between two dates, factor by factor.
 
-    ``changes`` are (factor code, change in points) as ``scoring.contribution_changes``
-    returns them, biggest first; changes smaller than ``min_change`` are folded into one
-    "other factors" step so that the bars still add up from ``start`` to ``end``.
+    ``changes`` are (factor code, change in points) within one crime type, as
+    ``scoring.explain_change`` gives them, biggest first; changes smaller than
+    ``min_change`` are folded into one "other factors" step so that the bars still add
+    up from ``start`` to ``end``. ``switch_in`` and ``switch_out`` are (from crime, to
+    crime, points): the overall score following another crime type before the factor
+    steps, or after them, each drawn as a step of its own in its own colour, labelled
+    "Switch to …", so a change of crime type is never mistaken for a factor's move.
     """
     shown = [(code, delta) for code, delta in changes if abs(delta) >= min_change]
     rest = sum(delta for _code, delta in changes if abs(delta) < min_change)
-    steps = [(code, factor_labels.get(code, code), delta) for code, delta in shown]
+    steps = [
+        ("factor", code, f"{code} {_short(factor_labels.get(code, code), 60)}", delta)
+        for code, delta in shown
+    ]
     if abs(rest) >= 0.005:
-        steps.append(("Other", "Other factors (each under 0.05 points)", rest))
-    x = [start_label, *(code for code, _label, _delta in steps), end_label]
-    y = [round(start, 2), *(round(delta, 2) for _code, _label, delta in steps), round(end, 2)]
+        steps.append(("factor", "Other", "Other factors (each under 0.05 points)", rest))
+    if switch_in is not None:
+        steps.insert(0, _switch_step(*switch_in))
+    if switch_out is not None:
+        steps.append(_switch_step(*switch_out))
+    x = [start_label, *(label for _kind, label, _hover, _delta in steps), end_label]
+    y = [round(start, 2), *(round(delta, 2) for *_rest, delta in steps), round(end, 2)]
     hover = [
-        f"Score on {start_label}",
-        *(f"{code} {_short(label, 60)}" for code, label, _delta in steps),
-        f"Score on {end_label}",
+        f"{score_label} on {start_label}",
+        *(text for _kind, _label, text, _delta in steps),
+        f"{score_label} on {end_label}",
     ]
-    texts = [
-        f"{start:.1f}",
-        *(f"{delta:+.1f}" for _code, _label, delta in steps),
-        f"{end:.1f}",
-    ]
+    texts = [f"{start:.1f}", *(f"{delta:+.1f}" for *_rest, delta in steps), f"{end:.1f}"]
     trace = go.Waterfall(
         name="What moved it",
         orientation="v",
@@ -542,14 +555,54 @@ def waterfall_figure(
         totals={"marker": {"color": TOTAL_COLOUR}},
         connector={"line": {"color": "#aab2bf", "width": 1}},
     )
-    top = max([start, end, *np.cumsum([start, *(d for _c, _l, d in steps)])], default=0.0)
+    shapes = []
+    running = start
+    for position, (kind, _label, _hover, delta) in enumerate(steps, start=1):
+        if kind == "switch":
+            # A switch is not a factor: outlined in its own colour over its bar.
+            low, high = sorted((running, running + delta))
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "y",
+                    "x0": position - 0.4,
+                    "x1": position + 0.4,
+                    "y0": low,
+                    "y1": high,
+                    "line": {"color": SWITCH_COLOUR, "width": 2, "dash": "dot"},
+                    "fillcolor": "rgba(0,0,0,0)",
+                    "name": "crime-type-switch",
+                }
+            )
+        running += delta
+    cumulative = np.cumsum([start, *(delta for *_rest, delta in steps)])
+    top = max([start, end, *cumulative], default=0.0)
     layout = _base_layout(
-        height=340,
+        height=360,
         showlegend=False,
-        yaxis={"title": {"text": "Overall score"}, "range": [0, max(10.0, top * 1.15)]},
-        xaxis={"type": "category"},
+        shapes=shapes,
+        yaxis={
+            "title": {"text": score_label},
+            "range": [0, max(10.0, top * 1.18)],
+            "automargin": True,
+            "fixedrange": True,
+        },
+        xaxis={"type": "category", "automargin": True, "tickangle": 0, "fixedrange": True},
+        margin={"l": 56, "r": 16, "t": 24, "b": 40},
     )
     return go.Figure(data=[trace], layout=layout)
+
+
+def _switch_step(from_crime: str, to_crime: str, delta: float) -> tuple[str, str, str, float]:
+    to_words = CRIME_LABELS.get(to_crime, to_crime).lower()
+    from_words = CRIME_LABELS.get(from_crime, from_crime).lower()
+    return (
+        "switch",
+        f"Switch to {to_words}",
+        f"Crime-type switch: the overall score follows {to_words} instead of {from_words}",
+        delta,
+    )
 
 
 # --- Comparison ------------------------------------------------------------------------

@@ -584,6 +584,11 @@ class ObservationUpload(models.Model):
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
 
+    @property
+    def recompute_reason(self) -> str:
+        """The reason its recompute requests give, so that its page can follow them."""
+        return f"upload {self.pk}"
+
 
 class SituationProfile(models.Model):
     """A named weight overlay for a kind of situation, e.g. "election period".

@@ -43,6 +43,9 @@ DEFAULT_STALENESS_DAYS = 730
 # A z-score needs some history to mean anything: fewer earlier 3-month changes than
 # this and the z-score is left missing rather than exaggerated.
 MIN_HISTORY_FOR_Z = 12
+# Relative size below which the spread of a country's 3-month changes is rounding noise
+# (score arithmetic leaves ~1e-15) rather than history.
+_Z_NOISE = 1e-9
 
 LEVEL_INSUFFICIENT = "insufficient_data"
 LEVEL_LOW = "low"
@@ -243,6 +246,179 @@ def contribution_changes(
     return sorted(changes, key=lambda item: (-abs(item[1]), item[0]))
 
 
+def crime_contributions(
+    factor_scores: Mapping[str, float | None],
+    *,
+    factor_weights: Mapping[str, float],
+    factor_groups: Mapping[str, str],
+    crime: str,
+) -> dict[str, float]:
+    """Each factor's points in one crime-specific score (rule 8 for that crime type).
+
+    ``factor_scores`` maps factor codes to F_f (None or NaN: no data), as stored with a
+    score; ``factor_weights`` and ``factor_groups`` are the methodology's W_f and each
+    factor's group. Factors of the crime type with data get ``100 * W_f F_f / sum(W_f)``
+    over those present; the values add up to the crime's score. Empty when no factor of
+    the crime type has data (the crime has no score).
+    """
+    if crime not in CRIME_TYPES:
+        raise ValueError(f"Unknown crime type {crime!r}.")
+    present = {
+        code: float(value)
+        for code, value in factor_scores.items()
+        if value is not None
+        and not np.isnan(float(value))
+        and factor_groups.get(code) in (COMMON_GROUP, crime)
+        and float(factor_weights.get(code, 0.0)) > 0
+    }
+    total = sum(float(factor_weights[code]) for code in present)
+    if total <= 0:
+        return {}
+    return {
+        code: 100.0 * float(factor_weights[code]) * value / total for code, value in present.items()
+    }
+
+
+@dataclass(frozen=True)
+class ScoreState:
+    """What ``explain_change`` needs of one stored score: the overall score, the crime
+    type that gave it, the three crime-specific scores and the factor scores."""
+
+    overall: float
+    overall_crime: str
+    crime_scores: Mapping[str, float | None]
+    factor_scores: Mapping[str, float | None]
+
+
+@dataclass(frozen=True)
+class ChangeStep:
+    """One step from the earlier overall score to the later one.
+
+    ``kind`` "factor": a factor's change of contribution within ``crime``, with its
+    factor scores before and after (None: no data then). ``kind`` "switch": the overall
+    score follows another crime type from here (``from_crime`` to ``to_crime``), worth
+    the difference of the two crime-specific scores in that month.
+    """
+
+    kind: str
+    change: float
+    code: str = ""
+    crime: str = ""
+    before: float | None = None
+    after: float | None = None
+    from_crime: str = ""
+    to_crime: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeExplanation:
+    """The overall score's move from ``start`` to ``end``, explained within ``crime``.
+
+    ``steps`` add up to ``end - start``: a switch into ``crime`` first when the earlier
+    overall followed another crime type, the factors' changes within ``crime`` (biggest
+    first), and a switch out of it last when the later overall follows another one.
+    ``crime_start`` and ``crime_end`` are the crime-specific scores the factor steps
+    run between.
+    """
+
+    crime: str
+    start: float
+    end: float
+    crime_start: float
+    crime_end: float
+    steps: tuple[ChangeStep, ...]
+
+    @property
+    def factor_steps(self) -> tuple[ChangeStep, ...]:
+        return tuple(step for step in self.steps if step.kind == "factor")
+
+    @property
+    def switched(self) -> bool:
+        return any(step.kind == "switch" for step in self.steps)
+
+
+def explain_change(
+    before: ScoreState,
+    after: ScoreState,
+    *,
+    crime: str | None = None,
+    factor_weights: Mapping[str, float],
+    factor_groups: Mapping[str, str],
+) -> ChangeExplanation:
+    """What moved the overall score between two months, factor by factor, per crime type.
+
+    The overall score is the highest crime-specific score, so its factors are those of
+    whichever crime type was highest: subtracting the contributions of two months whose
+    overall followed different crime types would show a factor that rose within the
+    new crime type as a fall (its points were 0 under the old one). Instead every
+    factor's change is taken within one crime type, ``crime`` (default: that of the
+    later month), and each switch of crime type is a step of its own.
+
+    Raises ``ValueError`` when ``crime`` has no score in one of the two months.
+    """
+    crime = crime or after.overall_crime
+    if crime not in CRIME_TYPES:
+        raise ValueError(f"Unknown crime type {crime!r}.")
+    crime_start = _known(before.crime_scores.get(crime))
+    crime_end = _known(after.crime_scores.get(crime))
+    if crime_start is None or crime_end is None:
+        raise ValueError(f"No {crime.replace('_', ' ')} score in one of the two months.")
+    then, now = (
+        crime_contributions(
+            state.factor_scores,
+            factor_weights=factor_weights,
+            factor_groups=factor_groups,
+            crime=crime,
+        )
+        for state in (before, after)
+    )
+    steps: list[ChangeStep] = []
+    if before.overall_crime != crime:
+        steps.append(
+            ChangeStep(
+                kind="switch",
+                change=crime_start - before.overall,
+                from_crime=before.overall_crime,
+                to_crime=crime,
+            )
+        )
+    for code, change in contribution_changes(then, now):
+        steps.append(
+            ChangeStep(
+                kind="factor",
+                change=change,
+                code=code,
+                crime=crime,
+                before=_known(before.factor_scores.get(code)),
+                after=_known(after.factor_scores.get(code)),
+            )
+        )
+    if after.overall_crime != crime:
+        steps.append(
+            ChangeStep(
+                kind="switch",
+                change=after.overall - crime_end,
+                from_crime=crime,
+                to_crime=after.overall_crime,
+            )
+        )
+    return ChangeExplanation(
+        crime=crime,
+        start=before.overall,
+        end=after.overall,
+        crime_start=crime_start,
+        crime_end=crime_end,
+        steps=tuple(steps),
+    )
+
+
+def _known(value: float | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if np.isnan(number) else number
+
+
 def month_ends(start: date, end: date) -> pd.DatetimeIndex:
     """Month ends from the month of ``start`` to the month of ``end``, both included."""
     first = pd.Timestamp(start) + pd.offsets.MonthEnd(0)
@@ -421,20 +597,31 @@ def _change(series: FloatArray, lag: IntArray) -> FloatArray:
 
 
 def _expanding_z(changes: FloatArray) -> FloatArray:
-    """z-score of each value against the same country's earlier values (axis 1)."""
-    known = ~np.isnan(changes)
-    filled = np.where(known, changes, 0.0)
-    count = np.cumsum(known, axis=1)
-    total = np.cumsum(filled, axis=1)
-    total_sq = np.cumsum(filled * filled, axis=1)
-    # Statistics of the history strictly before each period.
-    prev_count = np.concatenate([np.zeros_like(count[:, :1]), count[:, :-1]], axis=1)
-    prev_total = np.concatenate([np.zeros_like(total[:, :1]), total[:, :-1]], axis=1)
-    prev_total_sq = np.concatenate([np.zeros_like(total_sq[:, :1]), total_sq[:, :-1]], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = prev_total / prev_count
-        variance = (prev_total_sq - prev_count * mean * mean) / (prev_count - 1)
-        std = np.sqrt(np.clip(variance, 0.0, None))
-        z = (changes - mean) / std
-    usable = known & (prev_count >= MIN_HISTORY_FOR_Z) & (std > 1e-9)
-    return np.where(usable, z, np.nan)
+    """z-score of each value against the same country's earlier values (axis 1).
+
+    Welford's online mean and variance, one period at a time for every country at once:
+    running sums of x and x² lose the variance to cancellation (a steady ramp, whose
+    earlier changes are all equal, has no spread, yet the sums leave about 1e-7 and a
+    small change then scores millions of standard deviations). A spread within
+    ``_Z_NOISE`` of the mean's size is rounding noise, not history: the z-score is then
+    left missing.
+    """
+    n_countries, n_periods = changes.shape
+    count = np.zeros(n_countries)
+    mean = np.zeros(n_countries)
+    squares = np.zeros(n_countries)  # sum of squared deviations from the running mean
+    z = np.full(changes.shape, np.nan)
+    for p in range(n_periods):
+        value = changes[:, p]
+        known = ~np.isnan(value)
+        # Statistics of the history strictly before this period.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(squares / (count - 1))
+            usable = known & (count >= MIN_HISTORY_FOR_Z) & (std > _Z_NOISE * (1.0 + np.abs(mean)))
+            z[:, p] = np.where(usable, (value - mean) / std, np.nan)
+        filled = np.where(known, value, 0.0)
+        count = count + known
+        delta = np.where(known, filled - mean, 0.0)
+        mean = mean + np.where(known, delta / np.maximum(count, 1.0), 0.0)
+        squares = squares + np.where(known, delta * (filled - mean), 0.0)
+    return z

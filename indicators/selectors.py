@@ -34,7 +34,9 @@ from indicators.models import (
     MethodologyEvent,
     MethodologyVersion,
     Observation,
+    ObservationUpload,
     ProfileAssignment,
+    RecomputeRequest,
     RiskFactor,
     RiskScore,
     ScoringRun,
@@ -1157,3 +1159,28 @@ def methodology_versions(*, administrator: bool = False) -> QuerySet[Methodology
     return MethodologyVersion.objects.filter(status__in=shown).select_related(
         "created_by", "published_by", "based_on"
     )
+
+
+# --- Uploads ---------------------------------------------------------------------------
+
+
+def uploads_of(*, user: Any, limit: int = 20) -> list[ObservationUpload]:
+    """The user's latest uploads, newest first, without their files."""
+    return list(ObservationUpload.objects.filter(uploaded_by=user).defer("content")[:limit])
+
+
+def observation_upload(*, pk: int) -> ObservationUpload | None:
+    """One upload with its uploader, without its file; None if there is none."""
+    return (
+        ObservationUpload.objects.filter(pk=pk)
+        .select_related("uploaded_by")
+        .defer("content")
+        .first()
+    )
+
+
+def upload_recompute_pending(*, upload: ObservationUpload) -> bool:
+    """True while a recompute of scores that the upload asked for is still to be done."""
+    return RecomputeRequest.objects.filter(
+        done_at__isnull=True, reason=upload.recompute_reason
+    ).exists()

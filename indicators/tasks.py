@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from indicators import methodology_jobs, services
+from indicators import methodology_jobs, services, uploads
 
 
 @shared_task(ignore_result=True)
@@ -20,3 +20,8 @@ def drain_recompute_requests() -> None:
 @shared_task(ignore_result=True)
 def run_methodology_jobs() -> None:
     methodology_jobs.run_methodology_jobs()
+
+
+@shared_task(ignore_result=True)
+def import_pending_uploads() -> None:
+    uploads.import_pending_uploads()

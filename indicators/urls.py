@@ -51,4 +51,9 @@ urlpatterns = [
         upload_views.ObservationUploadView.as_view(),
         name="observation-upload",
     ),
+    path(
+        "observations/uploads/<int:pk>/",
+        upload_views.ObservationUploadDetailView.as_view(),
+        name="observation-upload-detail",
+    ),
 ]

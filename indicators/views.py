@@ -241,12 +241,16 @@ class CountryView(RoleRequiredMixin, TemplateView):
             ),
             first_period=history["period"].iloc[0].date(),
             last_period=history["period"].iloc[-1].date(),
-            **self._waterfall(history, factor_labels),
+            **self._waterfall(history, framework, methodology),
         )
         return context
 
-    def _waterfall(self, history: pd.DataFrame, factor_labels: dict[str, str]) -> dict[str, Any]:
-        """The "what moved it" chart between two chosen month ends (default: 12 months)."""
+    def _waterfall(
+        self, history: pd.DataFrame, framework: list[Any], methodology: MethodologyVersion
+    ) -> dict[str, Any]:
+        """ "What moved it" between two chosen month ends (default: the last 12), factor by
+        factor within one crime type (``?crime=``; default: that of the later month),
+        with a switch of the overall score's crime type as a step of its own."""
         periods = history["period"].dt.date
         first, last = periods.iloc[0], periods.iloc[-1]
         end = parse_month(self.request.GET.get("to")) or last
@@ -259,30 +263,98 @@ class CountryView(RoleRequiredMixin, TemplateView):
         if start > end:
             messages.warning(self.request, "The first date was after the second; swapped them.")
             start, end = end, start
-        context: dict[str, Any] = {"move_from": start, "move_to": end}
+        context: dict[str, Any] = {
+            "move_from": start,
+            "move_to": end,
+            "move_crimes": [(c, charts.CRIME_LABELS[c]) for c in scoring.CRIME_TYPES],
+        }
         if start == end:
             return context
-        before = history[periods == start].iloc[0]
-        after = history[periods == end].iloc[0]
-        changes = scoring.contribution_changes(before["contributions"], after["contributions"])
+        before = _score_state(history[periods == start].iloc[0])
+        after = _score_state(history[periods == end].iloc[0])
+        weights = {c: float(w) for c, w in methodology.factor_weights.items()}
+        groups = {factor.code: factor.group for factor in framework}
+        labels = {factor.code: factor.title for factor in framework}
+        wanted = self.request.GET.get("crime") or ""
+        crime = wanted if wanted in scoring.CRIME_TYPES else after.overall_crime
+        try:
+            explained = scoring.explain_change(
+                before, after, crime=crime, factor_weights=weights, factor_groups=groups
+            )
+        except ValueError:
+            if wanted:
+                messages.warning(
+                    self.request,
+                    f"No {charts.CRIME_LABELS.get(crime, crime).lower()} score in one of the two "
+                    "months: explained within the crime type of the later month instead.",
+                )
+            crime = after.overall_crime
+            explained = scoring.explain_change(
+                before, after, crime=crime, factor_weights=weights, factor_groups=groups
+            )
+        switches = [step for step in explained.steps if step.kind == "switch"]
+        switch_in = next((s for s in switches if s.to_crime == explained.crime), None)
+        switch_out = next((s for s in switches if s.from_crime == explained.crime), None)
+        factor_steps = [(step.code, step.change) for step in explained.factor_steps]
         figure = charts.waterfall_figure(
-            start=float(before["overall"]),
-            end=float(after["overall"]),
-            changes=changes,
+            start=explained.start,
+            end=explained.end,
+            changes=factor_steps,
             start_label=f"{start:%b %Y}",
             end_label=f"{end:%b %Y}",
-            factor_labels=factor_labels,
+            factor_labels=labels,
+            switch_in=(
+                None
+                if switch_in is None
+                else (switch_in.from_crime, switch_in.to_crime, switch_in.change)
+            ),
+            switch_out=(
+                None
+                if switch_out is None
+                else (switch_out.from_crime, switch_out.to_crime, switch_out.change)
+            ),
         )
         context.update(
             waterfall_figure=charts.figure_json(figure),
+            move_crime=explained.crime,
+            move_crime_label=charts.CRIME_LABELS[explained.crime],
+            move_explained=explained,
+            move_crime_from=before.overall_crime,
+            move_crime_to=after.overall_crime,
             moves=[
-                {"code": code, "title": factor_labels.get(code, code), "change": change}
-                for code, change in changes
-                if abs(change) >= 0.05
+                {
+                    "kind": step.kind,
+                    "code": step.code,
+                    "title": labels.get(step.code, step.code),
+                    "change": step.change,
+                    "before": step.before,
+                    "after": step.after,
+                    "from": charts.CRIME_LABELS.get(step.from_crime, ""),
+                    "to": charts.CRIME_LABELS.get(step.to_crime, ""),
+                }
+                for step in explained.steps
+                if step.kind == "switch" or abs(step.change) >= 0.05
             ],
-            move_insufficient=("insufficient_data" in (before["level"], after["level"])),
+            move_switched=bool(switches),
+            move_insufficient=(
+                "insufficient_data"
+                in (
+                    history[periods == start].iloc[0]["level"],
+                    history[periods == end].iloc[0]["level"],
+                )
+            ),
         )
         return context
+
+
+def _score_state(row: pd.Series) -> scoring.ScoreState:
+    """A stored score as ``scoring.explain_change`` reads it."""
+    return scoring.ScoreState(
+        overall=float(row["overall"]),
+        overall_crime=str(row["overall_crime"] or "genocide"),
+        crime_scores={crime: _clean(row[crime]) for crime in scoring.CRIME_TYPES},
+        factor_scores=dict(row["factor_scores"] or {}),
+    )
 
 
 class CountryScoresCsvView(RoleRequiredMixin, View):

@@ -17,6 +17,7 @@ PURE_MODULES = [
     "indicators/backtest.py",
     "indicators/backtest_charts.py",
     "indicators/calibration.py",
+    "indicators/spreadsheets.py",
     "alerts/rules.py",
 ]
 # Pure modules may use each other, by their full dotted name.
@@ -34,6 +35,12 @@ ALLOWED_PURE_IMPORTS = {
     "plotly",
     "json",
     "glum",  # the calibration's model fit: a maintained GLM library
+    # Reading tables from bytes in memory (spreadsheets.py): no file or network access.
+    "csv",
+    "io",
+    "zipfile",
+    "pathlib",  # PurePath only: a file name's extension
+    "openpyxl",
 }
 
 

@@ -12,11 +12,14 @@ from alerts.rules import (
     Escalation,
     Rule,
     Severity,
+    describe_value,
     find_escalations,
     find_red_flags,
     is_further_rise,
     level_of,
     top_drivers,
+    urgency_key,
+    weigh_red_flags,
 )
 
 T = AlertThresholds()
@@ -214,6 +217,77 @@ def test_drivers_are_the_biggest_moves_in_contributions():
     assert found.drivers == (("RF1", 30.0),)
 
 
+def test_a_crossing_says_what_it_compares_and_no_other_change():
+    (found,) = crossings(20.8, 84.1, change_3m=0.0, change_3m_z=0.0)
+    assert found.summary == (
+        "Overall risk rose from low to very high (20.8 → 84.1) since the previous published score"
+    )
+    assert found.change == pytest.approx(63.3)
+    assert (found.change_3m, found.change_3m_z) == (None, None)
+    assert found.compared_with == "previous_published"
+    assert found.baseline_period == date(2024, 5, 31)
+
+
+def by_crime(**crimes: dict) -> dict:
+    return {
+        crime: crimes.get(crime, {})
+        for crime in ("genocide", "crimes_against_humanity", "war_crimes")
+    }
+
+
+def test_overall_drivers_are_taken_within_the_new_crime_type_with_the_switch_as_a_step():
+    # Genocide led at 40 (RF9 20 + RF1 20); war crimes now leads at 60 after RF13 rose
+    # from 10 to 40. The overall contributions would show RF9 -20 and RF13 +40, RF1 +0.
+    then = {
+        "country": "SYR",
+        "overall": 40.0,
+        "overall_crime": "genocide",
+        "period": pd.Timestamp("2024-05-31"),
+        "contributions": {"RF1": 20.0, "RF9": 20.0},
+        "contributions_by_crime": by_crime(
+            genocide={"RF1": 20.0, "RF9": 20.0}, war_crimes={"RF1": 20.0, "RF13": 10.0}
+        ),
+    }
+    now = {
+        "country": "SYR",
+        "overall": 60.0,
+        "overall_crime": "war_crimes",
+        "contributions": {"RF1": 20.0, "RF13": 40.0},
+        "contributions_by_crime": by_crime(
+            genocide={"RF1": 20.0, "RF9": 5.0}, war_crimes={"RF1": 20.0, "RF13": 40.0}
+        ),
+    }
+    (found,) = [
+        e for e in find_escalations(scores(then), scores(now), T) if e.crime_type == "overall"
+    ]
+    assert found.drivers == (("RF13", 30.0),)
+    assert found.drivers_crime == "war_crimes"
+    switch = found.crime_switch
+    assert (switch.from_crime, switch.to_crime, switch.change) == ("genocide", "war_crimes", -10.0)
+    assert switch.change + sum(d for _, d in found.drivers) == pytest.approx(60.0 - 40.0)
+
+
+def test_a_crime_specific_crossing_is_explained_within_that_crime():
+    then = {
+        "country": "SYR",
+        "overall": 40.0,
+        "genocide": 40.0,
+        "overall_crime": "genocide",
+        "period": pd.Timestamp("2024-05-31"),
+        "contributions_by_crime": by_crime(genocide={"RF1": 20.0, "RF9": 20.0}),
+    }
+    now = {
+        "country": "SYR",
+        "overall": 55.0,
+        "genocide": 55.0,
+        "overall_crime": "genocide",
+        "contributions_by_crime": by_crime(genocide={"RF1": 20.0, "RF9": 35.0}),
+    }
+    found = {e.crime_type: e for e in find_escalations(scores(then), scores(now), T)}
+    assert found["genocide"].drivers == (("RF9", 15.0),)
+    assert found["genocide"].crime_switch is None
+
+
 TODAY = date(2024, 6, 15)
 
 
@@ -251,12 +325,102 @@ def test_red_flags_on_intent_plan_and_incitement_at_two_thirds_or_more():
     assert summary == [
         ("ETH", "8.7", "overall", Severity.WARNING),
         ("MMR", "10.1", "genocide", Severity.CRITICAL),
-        ("SDN", "12.3", "crimes_against_humanity", Severity.WARNING),
+        # One escalation per country and crime type, led by its most severe flag.
         ("SDN", "12.1", "crimes_against_humanity", Severity.CRITICAL),
     ]
     assert all(e.rule is Rule.RED_FLAG for e in found)
     assert found[0].observation_id == 4
-    assert "8.7 assessed at moderate (0.67) by analyst" in found[0].summary
+    assert [f.indicator for f in found[2].flags] == ["12.1", "12.3"]
+
+
+def test_a_red_flag_names_the_indicator_and_gives_the_assessment_on_its_own_scale():
+    frame = observations(("ETH", "8.7", "RF8", 2 / 3))
+    frame["indicator_name"] = "Incitement or hateful propaganda targeting groups"
+    (flag,) = find_red_flags(frame, T, today=TODAY)
+    assert flag.summary == (
+        "Red flag: 8.7 Incitement or hateful propaganda targeting groups assessed "
+        "moderate (2 of 3) by analyst, 1 Jun 2024"
+    )
+    assert "0.67" not in flag.summary
+
+
+def test_every_red_flag_of_one_event_is_listed_in_one_summary():
+    frame = observations(
+        ("KEN", "8.7", "RF8", 1.0), ("KEN", "8.7", "RF8", 2 / 3), ("KEN", "8.1", "RF8", 0.0)
+    )
+    frame["indicator_name"] = ["Incitement", "Incitement", "Other"]
+    frame.loc[1, "observed_on"] = date(2024, 5, 1)
+    (flag,) = find_red_flags(frame, T, today=TODAY)
+    assert flag.summary == (
+        "Red flag: 8.7 Incitement assessed high (3 of 3) in 2 assessments, the newest of 1 Jun 2024"
+    )
+    assert flag.period == date(2024, 6, 1)  # the newest assessment
+
+
+def test_red_flags_on_several_indicators_name_each_with_its_highest_assessment():
+    frame = observations(
+        ("KEN", "12.1", "RF12", 2 / 3), ("KEN", "12.3", "RF12", 1.0), ("KEN", "12.3", "RF12", 2 / 3)
+    )
+    frame["indicator_name"] = [
+        "Documents revealing intent.",
+        "Lists of targets",
+        "Lists of targets",
+    ]
+    (flag,) = find_red_flags(frame, T, today=TODAY)
+    assert flag.summary == (
+        "Red flags on 2 indicators: 12.3 Lists of targets: high (3 of 3); "
+        "12.1 Documents revealing intent: moderate (2 of 3)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "dataset", "words"),
+    [
+        (0.0, "", "absent (0 of 3)"),
+        (1 / 3, "", "low (1 of 3)"),
+        (2 / 3, "", "moderate (2 of 3)"),
+        (1.0, "", "high (3 of 3)"),
+        (0.5, "", "1.5 of 3"),  # an average of two assessments
+        (0.834, "V-Dem", "0.83 on 0-1 (from V-Dem)"),
+    ],
+)
+def test_values_are_described_on_the_scale_they_were_entered_on(value, dataset, words):
+    assert describe_value(value, dataset=dataset) == words
+
+
+def test_a_newer_or_higher_assessment_is_weighed_against_what_the_alert_holds():
+    frame = observations(("MMR", "8.7", "RF8", 1.0), ("MMR", "12.1", "RF12", 2 / 3))
+    flags = find_red_flags(frame, T, today=TODAY)
+    incitement = next(e for e in flags if e.crime_type == "overall")
+    # Held at moderate: a high assessment is a rise.
+    verdict = weigh_red_flags(incitement, {"8.7": (2 / 3, date(2024, 5, 1))})
+    assert [f.indicator for f in verdict.rises] == ["8.7"]
+    # Held at high from an older date: a newer high assessment confirms it (no message).
+    verdict = weigh_red_flags(incitement, {"8.7": (1.0, date(2024, 5, 1))})
+    assert (verdict.rises, [f.indicator for f in verdict.confirmations]) == ((), ["8.7"])
+    # Held at high on the same date: nothing new.
+    verdict = weigh_red_flags(incitement, {"8.7": (1.0, date(2024, 6, 1))})
+    assert (verdict.rises, verdict.confirmations) == ((), ())
+    # Not held at all: a rise.
+    assert weigh_red_flags(incitement, {}).rises == incitement.flags
+
+
+def test_urgency_puts_severity_first_then_the_size_of_the_rise_then_the_newest():
+    alerts = [
+        ("old warning, big rise", "warning", 60.0, 1.0),
+        ("critical, small rise", "critical", 5.0, 2.0),
+        ("critical, big rise", "critical", 63.3, 0.0),
+        ("critical red flag, newest", "critical", None, 9.0),
+        ("critical red flag, older", "critical", None, 3.0),
+    ]
+    ordered = sorted(alerts, key=lambda a: urgency_key(severity=a[1], change=a[2], moment=a[3]))
+    assert [a[0] for a in ordered] == [
+        "critical, big rise",
+        "critical, small rise",
+        "critical red flag, newest",
+        "critical red flag, older",
+        "old warning, big rise",
+    ]
 
 
 def test_red_flag_threshold_is_configurable():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,9 +22,10 @@ from alerts.models import (
 from alerts.transports import TRANSPORTS, TransportError, acknowledgement_token
 from indicators import methodology
 from indicators.models import Observation, ScoringRun
+from indicators.roles import Role
 from indicators.services import record_observations, refresh_scores
 from tests.alerts.conftest import SCORED_ON, TODAY, observe, subscribe
-from tests.conftest import publish_methodology
+from tests.conftest import make_user, publish_methodology
 
 pytestmark = pytest.mark.usefixtures("scoring")
 
@@ -66,10 +67,22 @@ def test_a_run_raises_crossings_and_a_surge(syria_rises, focal_point):
         "moderate",
     )
     assert overall.drivers == [["RF1", 50.0]]
+    assert overall.drivers_crime == "genocide"  # the overall score's crime type (a tie)
+    assert overall.compared_with == "previous_published"
+    assert (overall.change_3m, overall.change_3m_z) == (None, None)  # not this comparison
     assert overall.run == syria_rises
     assert overall.events.get().kind == AlertEvent.Kind.OPENED
-    # One e-mail notification per alert for the subscribed focal point.
-    assert Notification.objects.filter(recipient=focal_point, channel="email").count() == 5
+    # One message for the country and event, listing every trigger, the most urgent first.
+    (notification,) = Notification.objects.filter(recipient=focal_point, channel="email")
+    items = list(notification.alert_message.items.values_list("alert__rule", "alert__crime_type"))
+    assert items == [
+        ("level_crossing", "overall"),
+        ("surge", "overall"),
+        ("level_crossing", "crimes_against_humanity"),
+        ("level_crossing", "genocide"),
+        ("level_crossing", "war_crimes"),
+    ]
+    assert notification.alert == overall
 
 
 def test_evaluating_the_same_run_twice_creates_nothing_new(syria_rises, focal_point):
@@ -163,7 +176,7 @@ def test_a_backdated_observation_that_lifts_the_published_score_raises_a_crossin
     )
     assert (overall.previous_score, overall.score) == (30.0, 80.0)
     assert not any(a.rule == "surge" for a in alerts)  # no 3-month change in June
-    assert Notification.objects.filter(alert=overall).count() == 1
+    assert Notification.objects.filter(alert_message__alerts=overall).count() == 1
 
 
 def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point):
@@ -272,9 +285,9 @@ def test_dispatching_twice_sends_once(syria_rises, focal_point, mailoutbox):
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     first = services.dispatch_pending(now=NOW)
     second = services.dispatch_pending(now=NOW)
-    assert (first.sent, second.sent) == (5, 0)
-    assert len(mailoutbox) == 5
-    assert len({m.extra_headers["Message-ID"] for m in mailoutbox}) == 5
+    assert (first.sent, second.sent) == (1, 0)  # one message listing the five alerts
+    assert len(mailoutbox) == 1
+    assert len({m.extra_headers["Message-ID"] for m in mailoutbox}) == 1
     assert not Notification.objects.filter(sent_at__isnull=True).exists()
 
 
@@ -285,17 +298,37 @@ def test_the_email_says_what_happened_and_carries_the_links(
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     services.dispatch_pending(now=NOW)
-    message = next(m for m in mailoutbox if "surge" in m.subject)
-    notification = Notification.objects.get(alert__rule="surge")
-    assert message.subject == "[Critical] Syria: surge — Very high"
+    (message,) = mailoutbox
+    notification = Notification.objects.get()
+    assert message.subject == (
+        "[Critical] Syria: overall risk moderate → very high and 4 more alerts"
+    )
     assert message.to == [focal_point.email]
     assert message.extra_headers["Message-ID"] == notification.message_id
-    assert "Score:       80.0 / 100 (very high)" in message.body
-    assert "RF1: +50.0" in message.body
-    assert "https://ew.example.org/countries/SYR/" in message.body
-    assert "https://ew.example.org/alerts/ack/" in message.body
+    body = message.body
+    # Every trigger, the most urgent first, each saying what it compares.
+    assert body.index("Overall risk rose from moderate to very high") < body.index(
+        "Overall risk surged"
+    )
+    assert (
+        "Change: +50.0 points against the previous published score (June 2024), 30.0 → 80.0"
+    ) in body
+    assert "Change: +50.0 points against the score three months earlier (March 2024)" in body
+    assert "3-month change 0.0" not in body
+    assert "https://ew.example.org/countries/SYR/" in body
+    assert "https://ew.example.org/alerts/ack/" in body
     html = message.alternatives[0][0]
-    assert "Acknowledge</a>" in html
+    assert "Acknowledge all 5</a>" in html
+
+
+def test_email_drivers_name_the_factor(syria_rises, focal_point, mailoutbox):
+    from indicators.models import RiskFactor
+
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    services.dispatch_pending(now=NOW)
+    title = RiskFactor.objects.get(code="RF1").title
+    assert f"- RF1 {title}: +50.0" in mailoutbox[0].body
 
 
 def test_a_transient_failure_retries_with_back_off_for_a_day_then_fails_visibly(
@@ -308,7 +341,6 @@ def test_a_transient_failure_retries_with_back_off_for_a_day_then_fails_visibly(
     monkeypatch.setitem(TRANSPORTS, "email", Down)
     subscribe(focal_point, countries=("SYR",), all_countries=False)
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    Notification.objects.exclude(alert__rule="surge").delete()
     notification = Notification.objects.get()
     moments = [NOW]
     for _ in range(30):
@@ -329,6 +361,8 @@ def test_a_transient_failure_retries_with_back_off_for_a_day_then_fails_visibly(
     assert notification.last_error == "Connection refused"
     event = notification.alert.events.get(kind=AlertEvent.Kind.DELIVERY_FAILED)
     assert "failed after 31 attempt(s)" in event.message
+    # Every alert the message carried says so, not only its first.
+    assert AlertEvent.objects.filter(kind=AlertEvent.Kind.DELIVERY_FAILED).count() == 5
 
 
 @pytest.mark.parametrize(
@@ -342,18 +376,19 @@ def test_any_error_counts_as_a_failed_attempt_and_the_batch_goes_on(
 
     class Broken:
         def send(self, notification):
-            if notification.alert.rule == "surge":
+            if notification.recipient == focal_point:
                 raise error
             real().send(notification)
 
     monkeypatch.setitem(TRANSPORTS, "email", Broken)
     AlertSettings.objects.create(pk=1, max_delivery_attempts=2)
     subscribe(focal_point, countries=("SYR",))
+    subscribe(make_user("fox", Role.FOCAL_POINT), countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     first = services.dispatch_pending(now=NOW)
-    assert (first.sent, first.retrying, first.failed) == (4, 1, 0)
-    assert len(mailoutbox) == 4
-    surge = Notification.objects.get(alert__rule="surge")
+    assert (first.sent, first.retrying, first.failed) == (1, 1, 0)
+    assert len(mailoutbox) == 1
+    surge = Notification.objects.get(recipient=focal_point)
     assert surge.last_error == f"{type(error).__name__}: {error}"
     assert surge.next_attempt_at == NOW + timedelta(seconds=30)
     assert services.dispatch_pending(now=NOW + timedelta(seconds=30)).failed == 1
@@ -379,7 +414,7 @@ def test_a_permanent_failure_is_not_retried(syria_rises, focal_point, monkeypatc
     monkeypatch.setitem(TRANSPORTS, "email", Refused)
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    assert services.dispatch_pending(now=NOW).failed == 5
+    assert services.dispatch_pending(now=NOW).failed == 1
 
 
 def test_only_recipients_and_administrators_act_on_an_alert(
@@ -416,10 +451,14 @@ def test_a_dismissal_needs_a_reason(syria_rises, administrator):
 def test_the_acknowledgement_link_works_once(syria_rises, focal_point):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    notification = Notification.objects.get(alert__rule="surge")
+    notification = Notification.objects.get()
     token = acknowledgement_token(notification)
-    alert = services.acknowledge_with_token(token=token, now=NOW)
-    assert (alert.status, alert.acknowledged_by) == ("acknowledged", focal_point)
+    result = services.acknowledge_with_token(token=token, now=NOW)
+    # The message's five alerts are acknowledged together, for the recipient.
+    assert len(result.acknowledged) == 5
+    assert set(Alert.objects.values_list("status", "acknowledged_by")) == {
+        ("acknowledged", focal_point.pk)
+    }
     with pytest.raises(ValidationError, match="already been used"):
         services.acknowledge_with_token(token=token, now=NOW)
     with pytest.raises(ValidationError, match="not valid"):
@@ -431,24 +470,54 @@ def test_an_old_acknowledgement_link_does_not_acknowledge_a_newer_escalation(
 ):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    old_token = acknowledgement_token(Notification.objects.get(alert__rule="surge", round=0))
+    old_token = acknowledgement_token(Notification.objects.get())
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
     run = refresh_scores(today=SCORED_ON)
     services.evaluate_scoring_run(run_id=run.pk, now=NOW + timedelta(hours=1))
-    with pytest.raises(ValidationError, match="escalated since this e-mail was sent"):
-        services.acknowledge_with_token(token=old_token, now=NOW + timedelta(hours=2))
     surge = Alert.objects.get(rule="surge")
+    assert surge.escalation_count == 1  # one further rise: one escalation
+    result = services.acknowledge_with_token(token=old_token, now=NOW + timedelta(hours=2))
+    # The four alerts the old e-mail described are acknowledged; the surge rose since.
+    assert len(result.acknowledged) == 4
+    assert [(alert.pk, why) for alert, why in result.left] == [
+        (surge.pk, "it has escalated since this e-mail was sent")
+    ]
+    surge.refresh_from_db()
     assert surge.status == "open"
-    new_token = acknowledgement_token(Notification.objects.get(alert=surge, round=1))
-    services.acknowledge_with_token(token=new_token, now=NOW + timedelta(hours=2))
+    newer = Notification.objects.get(alert_message__alerts=surge, round=1)
+    services.acknowledge_with_token(
+        token=acknowledgement_token(newer), now=NOW + timedelta(hours=2)
+    )
     surge.refresh_from_db()
     assert surge.status == "acknowledged"
+
+
+def test_a_link_whose_every_alert_escalated_acknowledges_nothing(alert, focal_point):
+    old_token = acknowledgement_token(Notification.objects.get())
+    record_observations(
+        rows=[
+            {
+                "country": "MMR",
+                "indicator": "12.3",
+                "observed_on": "2024-06-10",
+                "value": 1.0,
+                "source": "analyst",
+            }
+        ],
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    services.evaluate_red_flags(
+        observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+    )
+    with pytest.raises(ValidationError, match="escalated since this e-mail was sent"):
+        services.acknowledge_with_token(token=old_token, now=NOW)
 
 
 def test_an_expired_acknowledgement_link_is_refused(syria_rises, focal_point, settings):
     subscribe(focal_point, countries=("SYR",))
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
-    token = acknowledgement_token(Notification.objects.get(alert__rule="surge"))
+    token = acknowledgement_token(Notification.objects.get())
     settings.ALERT_ACK_LINK_MAX_AGE_DAYS = -1
     with pytest.raises(ValidationError, match="expired"):
         services.acknowledge_with_token(token=token, now=NOW)
@@ -600,15 +669,14 @@ def test_a_red_flag_email_shows_the_countrys_published_score(focal_point, mailou
     )
     services.dispatch_pending(now=NOW)
     bodies = {m.subject: m.body for m in mailoutbox}
-    syria = bodies["[Critical] Syria: red flag"]
+    syria = bodies["[Critical] Syria: red flag on 12.1"]
     assert (
-        "Country's latest published score (may not include this observation yet): "
-        "80.0 / 100 (very high), 3-month change +50.0 points, as of 2024-06-30"
+        "Syria's latest published score (may not include these assessments yet): "
+        "80.0 / 100 (very high), 3-month change +50.0 points, as of 30 Jun 2024"
     ) in syria
-    assert (
-        "Country's latest published score: no published score yet"
-        in (bodies["[Critical] Myanmar: red flag"])
-    )
+    assert "high (3 of 3)" in syria
+    assert "1.00" not in syria
+    assert "Myanmar has no published score yet" in bodies["[Critical] Myanmar: red flag on 12.1"]
     html = next(m for m in mailoutbox if "Syria" in m.subject).alternatives[0][0]
     assert "<strong>80.0</strong> / 100 (very high)" in html
 
@@ -622,3 +690,158 @@ def test_an_import_of_history_raises_no_red_flags(focal_point):
     )
     assert [a.country.iso3 for a in alerts] == ["MMR"]
     assert services.evaluate_missed(now=NOW) == 0  # not a missed candidate either
+
+
+# --- One message per country and event ---------------------------------------------------
+
+
+def assess(*rows: tuple[str, str, str, float], source: str = "analyst") -> list[int]:
+    """Record assessments (values in [0, 1]) as one batch, without queueing anything."""
+    record_observations(
+        rows=[
+            {"country": c, "indicator": i, "observed_on": d, "value": v, "source": source}
+            for c, i, d, v in rows
+        ],
+        today=TODAY,
+        recompute=False,
+        evaluate_alerts=False,
+    )
+    return list(Observation.objects.values_list("pk", flat=True))
+
+
+def test_a_batch_of_red_flags_is_one_alert_per_crime_type_and_one_message(focal_point):
+    subscribe(focal_point, countries=("KEN",))
+    ids = assess(
+        ("KEN", "8.7", "2024-06-01", 2 / 3),
+        ("KEN", "8.7", "2024-06-05", 1.0),
+        ("KEN", "8.7", "2024-06-07", 1.0),
+        ("KEN", "12.1", "2024-06-05", 1.0),
+        ("KEN", "12.3", "2024-06-05", 2 / 3),
+    )
+    alerts = services.evaluate_red_flags(observation_ids=ids, now=NOW)
+    assert sorted((a.crime_type, a.severity) for a in alerts) == [
+        ("crimes_against_humanity", "critical"),
+        ("overall", "critical"),
+    ]
+    assert not Alert.objects.filter(escalation_count__gt=0).exists()  # no "escalated 6x"
+    incitement = Alert.objects.get(crime_type="overall")
+    assert incitement.period == date(2024, 6, 7)  # as of the newest assessment
+    assert [(f["indicator"], f["value"], f["observed_on"]) for f in incitement.red_flags] == [
+        ("8.7", 1.0, "2024-06-07")
+    ]
+    plan = Alert.objects.get(crime_type="crimes_against_humanity")
+    assert [f["indicator"] for f in plan.red_flags] == ["12.1", "12.3"]
+    (notification,) = Notification.objects.all()
+    assert notification.alert_message.items.count() == 2
+
+
+def test_a_newer_higher_assessment_escalates_the_open_red_flag_and_notifies(focal_point):
+    subscribe(focal_point, countries=("MMR",))
+    first = assess(("MMR", "8.7", "2024-06-01", 2 / 3))
+    (alert,) = services.evaluate_red_flags(observation_ids=first, now=NOW)
+    assert (alert.severity, alert.period) == ("warning", date(2024, 6, 1))
+    later = NOW + timedelta(hours=1)
+    ids = assess(("MMR", "8.7", "2024-06-10", 1.0), source="later report")
+    (escalated,) = services.evaluate_red_flags(observation_ids=ids, now=later)
+    assert escalated.pk == alert.pk
+    assert (escalated.severity, escalated.escalation_count) == ("critical", 1)
+    assert escalated.period == date(2024, 6, 10)  # no longer "as of 1 June"
+    assert escalated.value == 1.0
+    assert "assessed high (3 of 3) by later report" in escalated.summary
+    assert Notification.objects.filter(recipient=focal_point).count() == 2
+
+
+def test_a_newer_assessment_no_higher_brings_the_red_flag_up_to_date_without_a_message(
+    focal_point,
+):
+    subscribe(focal_point, countries=("MMR",))
+    (alert,) = services.evaluate_red_flags(
+        observation_ids=assess(("MMR", "8.7", "2024-06-01", 1.0)), now=NOW
+    )
+    ids = assess(("MMR", "8.7", "2024-06-12", 1.0), source="later report")
+    assert services.evaluate_red_flags(observation_ids=ids, now=NOW + timedelta(hours=1)) == []
+    alert.refresh_from_db()
+    assert (alert.period, alert.escalation_count) == (date(2024, 6, 12), 0)
+    assert alert.red_flags[0]["observed_on"] == "2024-06-12"
+    assert alert.events.last().message.startswith("Confirmed by a newer assessment")
+    assert Notification.objects.count() == 1  # the first message only
+
+
+def test_red_flags_wait_for_the_run_their_observations_cause_and_come_with_it(focal_point):
+    subscribe(focal_point, countries=("SYR",))
+    observe("SYR", "1.1", "2024-01-31", 0.3)
+    evaluated_run()
+    # Recorded as an upload is: a recompute is requested in the same transaction.
+    record_observations(
+        rows=[
+            {
+                "country": "SYR",
+                "indicator": i,
+                "observed_on": "2024-06-01",
+                "value": 1.0,
+                "source": "upload",
+            }
+            for i in ("1.1", "12.1")
+        ],
+        today=TODAY,
+        evaluate_alerts=False,
+    )
+    assert (
+        services.evaluate_red_flags(
+            observation_ids=Observation.objects.values_list("pk", flat=True), now=NOW
+        )
+        == []
+    )
+    assert not Notification.objects.exists()
+    run = refresh_scores(today=SCORED_ON)
+    alerts = services.evaluate_scoring_run(run_id=run.pk, now=NOW)
+    assert {a.rule for a in alerts} == {"level_crossing", "surge", "red_flag"}
+    (notification,) = Notification.objects.all()
+    assert notification.alert_message.items.count() == len(alerts)
+
+
+def test_a_red_flag_left_waiting_for_a_run_that_never_came_is_raised_by_the_safety_net(
+    focal_point,
+):
+    subscribe(focal_point, countries=("MMR",))
+    today = datetime.now(tz=UTC).date().isoformat()
+    record_observations(
+        rows=[
+            {
+                "country": "MMR",
+                "indicator": "12.1",
+                "observed_on": today,
+                "value": 1.0,
+                "source": "upload",
+            }
+        ],
+        evaluate_alerts=False,
+    )
+    now = datetime.now(tz=UTC)
+    assert services.evaluate_missed(now=now) == 0  # its recompute is still to come
+    assert services.evaluate_missed(now=now + timedelta(minutes=11)) == 1
+
+
+def test_unacknowledged_alerts_of_one_country_are_reminded_in_one_message(
+    syria_rises, focal_point, administrator
+):
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    reminded = services.escalate_unacknowledged(now=NOW + timedelta(hours=24))
+    assert len(reminded) == 5
+    assert Notification.objects.filter(kind="reminder").count() == 1
+    assert Notification.objects.filter(kind="admin_escalation").count() == 1
+    message = Notification.objects.get(kind="reminder").alert_message
+    assert (message.kind, message.items.count()) == ("reminder", 5)
+
+
+def test_bulk_acknowledgement_takes_the_open_alerts_the_user_may_act_on(
+    syria_rises, focal_point, analyst
+):
+    subscribe(focal_point, countries=("SYR",))
+    services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
+    alerts = list(Alert.objects.all())
+    assert services.acknowledge_many(alerts=alerts, user=analyst, now=NOW) == 0
+    assert services.acknowledge_many(alerts=alerts[:3], user=focal_point, now=NOW) == 3
+    assert services.acknowledge_many(alerts=alerts, user=focal_point, now=NOW) == 2
+    assert set(Alert.objects.values_list("status", flat=True)) == {"acknowledged"}

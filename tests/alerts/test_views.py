@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from alerts.models import Alert, Notification, Subscription
 from alerts.transports import acknowledgement_token
+from countries.models import Country
 from tests.alerts.conftest import red_flags, subscribe
 
 pytestmark = pytest.mark.usefixtures("scoring")
@@ -103,17 +104,86 @@ def test_anyone_with_a_role_adds_notes(client, analyst, alert):
     assert alert.events.filter(kind="note", message="Seen in news", actor=analyst).exists()
 
 
-def test_the_email_link_confirms_before_acknowledging(client, alert):
+def test_the_email_link_shows_the_alert_and_confirms_before_acknowledging(client, alert):
     token = acknowledgement_token(Notification.objects.get(alert=alert))
     url = reverse("alerts:acknowledge_link", args=[token])
-    assert client.get(url).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    # Which alert, before anything is done: the country, what happened, its status.
+    assert "Myanmar" in text
+    assert alert.summary in text
+    assert "Acknowledge this alert</button>" in text
     assert Alert.objects.get().status == "open"
-    assert client.post(url).status_code == 200
+    done = client.post(url)
+    assert done.status_code == 200
+    assert alert.summary in done.content.decode()
     assert Alert.objects.get().status == "acknowledged"
     assert client.post(url).status_code == 400
+    again = client.get(url).content.decode()
+    assert "already been used" in again
     bad = client.post(reverse("alerts:acknowledge_link", args=["forged-token"]))
     assert bad.status_code == 400
     assert b"not valid" in bad.content
+    assert client.get(reverse("alerts:acknowledge_link", args=["forged-token"])).status_code == 400
+
+
+def test_the_inbox_groups_alerts_by_country_the_most_urgent_first(client, focal_point):
+    subscribe(focal_point, all_countries=True)
+    red_flags("NOR", "MMR", "SDN")
+    Alert.objects.filter(country__iso3="NOR").update(severity="warning")
+    # Sudan: a second, more recent alert; Myanmar's is older.
+    Alert.objects.filter(country__iso3="MMR").update(opened_at=datetime(2024, 6, 1, tzinfo=UTC))
+    client.force_login(focal_point)
+    page = client.get(reverse("alerts:inbox")).content.decode()
+    order = [page.index(f'id="country-{iso3}"') for iso3 in ("SDN", "MMR", "NOR")]
+    assert order == sorted(order)
+    assert "3 alerts in 3 countries" in page
+    assert 'name="country" value="SDN"' in page  # acknowledge a whole country
+
+
+def test_bulk_acknowledgement_from_the_inbox(client, focal_point, analyst):
+    subscribe(focal_point, all_countries=True)
+    red_flags("NOR", "MMR", "SDN")
+    chosen = list(
+        Alert.objects.filter(country__iso3__in=["NOR", "MMR"]).values_list("pk", flat=True)
+    )
+    client.force_login(analyst)
+    refused = client.post(reverse("alerts:acknowledge_many"), {"alert": chosen}, follow=True)
+    assert "Nothing was acknowledged" in refused.content.decode()
+    client.force_login(focal_point)
+    back = reverse("alerts:inbox") + "?status=active"
+    response = client.post(reverse("alerts:acknowledge_many"), {"alert": chosen, "next": back})
+    assert response.url == back
+    statuses = dict(Alert.objects.values_list("country__iso3", "status"))
+    assert statuses == {"NOR": "acknowledged", "MMR": "acknowledged", "SDN": "open"}
+    client.post(reverse("alerts:acknowledge_many"), {"country": "SDN"})
+    assert Alert.objects.get(country__iso3="SDN").status == "acknowledged"
+
+
+def test_the_alert_page_names_indicators_and_gives_assessments_on_their_scale(
+    client, analyst, alert
+):
+    client.force_login(analyst)
+    page = client.get(reverse("alerts:detail", args=[alert.pk])).content.decode()
+    assert "12.1 Documents" in page
+    assert "high (3 of 3)" in page
+    assert "1.00" not in page
+
+
+def test_the_overview_shows_the_most_urgent_countries_and_never_hides_a_critical_one(
+    client, analyst
+):
+    red_flags(*(["NOR", "SDN", "MMR", "SYR", "ETH", "UKR", "YEM", "SOM", "KEN", "COD"]))
+    Alert.objects.exclude(country__iso3="COD").update(severity="warning")
+    Alert.objects.filter(country__iso3="COD").update(opened_at=datetime(2020, 1, 1, tzinfo=UTC))
+    client.force_login(analyst)
+    page = client.get(reverse("overview")).content.decode()
+    section = page[page.index('id="open-alerts-title"') :]
+    # The oldest alert is the only critical one: it comes first, not last or left out.
+    congo = Country.objects.get(iso3="COD").name
+    assert section.index(congo) < section.index("Norway")
+    assert "2 more countries with open alerts" in section
 
 
 def test_focal_points_manage_their_own_subscriptions(client, focal_point):

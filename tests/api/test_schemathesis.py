@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from alerts.models import Alert, Subscription
-from alerts.services import evaluate_red_flags, save_subscription
+from alerts.services import evaluate_scoring_run, save_subscription
 from countries.models import Country
 from indicators.models import Observation, ScoringRun
 
@@ -67,11 +67,9 @@ def real_path_values(scored: ScoringRun, caller: Any) -> dict[str, dict[str, Any
         subscription=Subscription(user=caller, regions=["Africa"], min_severity="info"),
         countries=Country.objects.filter(iso3__in=["SDN"]),
     )
-    # Sudan's loaded assessment of 12.1 (2025-02-01) is a red flag for a day after it.
-    evaluate_red_flags(
-        observation_ids=Observation.objects.values_list("pk", flat=True),
-        now=datetime(2025, 2, 2, 12, tzinfo=UTC),
-    )
+    # Sudan's loaded assessment of 12.1 (2025-02-01) is a red flag for a day after it,
+    # raised with the evaluation of the run that scored it.
+    evaluate_scoring_run(run_id=scored.pk, now=datetime(2025, 2, 2, 12, tzinfo=UTC))
     alert = Alert.objects.filter(status=Alert.Status.OPEN).order_by("pk").first()
     assert alert is not None
     return {

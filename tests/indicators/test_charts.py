@@ -232,6 +232,24 @@ def test_the_waterfall_folds_small_changes_into_other_factors():
     assert fig.data[0].y[1] == pytest.approx(0.12)
 
 
+def test_a_crime_type_switch_is_a_step_of_its_own_in_its_own_outline():
+    fig = charts.waterfall_figure(
+        start=40.0,
+        end=60.0,
+        changes=[("RF13", 31.5), ("RF1", -1.5)],
+        start_label="Jan 2024",
+        end_label="Jun 2024",
+        factor_labels={"RF13": "Armed conflict"},
+        switch_in=("genocide", "war_crimes", -10.0),
+    )
+    (trace,) = fig.data
+    assert list(trace.x) == ["Jan 2024", "Switch to war crimes", "RF13", "RF1", "Jun 2024"]
+    assert list(trace.y) == [40.0, -10.0, 31.5, -1.5, 60.0]
+    assert "follows war crimes instead of genocide" in trace.customdata[1]
+    (outline,) = [s for s in fig.layout.shapes if s.name == "crime-type-switch"]
+    assert (outline.x0, outline.x1, outline.y0, outline.y1) == (0.6, 1.4, 30.0, 40.0)
+
+
 def test_the_compare_chart_has_one_line_per_country_with_gaps_for_thin_data():
     frame = pd.DataFrame(
         {

@@ -11,10 +11,13 @@ import pytest
 from indicators.scoring import (
     CRIME_TYPES,
     MIN_HISTORY_FOR_Z,
+    ScoreState,
     Thresholds,
     assign_levels,
     compute_scores,
     contribution_changes,
+    crime_contributions,
+    explain_change,
     month_ends,
 )
 
@@ -260,6 +263,35 @@ def test_z_score_is_missing_when_the_history_never_moved():
     assert result.scores["change_3m_z"].isna().all()
 
 
+def test_a_steady_ramp_has_no_spread_so_a_small_change_gets_no_z_score():
+    # Every earlier 3-month change is the same +3 points: the history has no spread in
+    # exact arithmetic. Running sums of x and x² leave ~1e-7 of variance here, and a +9
+    # change then came out at z ~ 64 million (a surge); the stable variance is zero.
+    periods = month_ends(pd.Timestamp("2016-01-01"), pd.Timestamp("2019-12-31"))
+    rows = [
+        ("SYR", "1.1", str(period.date()), round(0.10 + 0.01 * k, 4))
+        for k, period in enumerate(periods[:-1])
+    ]
+    rows.append(("SYR", "1.1", str(periods[-1].date()), round(0.10 + 0.01 * 44 + 0.09, 4)))
+    result = score(observations(*rows), periods=periods)
+    scores = result.scores.set_index("period")
+    history = scores["change_3m"].iloc[3:-1]
+    assert history.max() - history.min() < 1e-9  # every earlier change is +3
+    assert scores["change_3m"].iloc[-1] == pytest.approx(9.0)
+    assert scores["change_3m_z"].isna().all()
+
+
+def test_the_z_score_is_exact_for_a_large_level_with_a_small_spread():
+    # Changes of 1000 +- 0.001: the mean dwarfs the spread, where x² sums lose digits.
+    from indicators.scoring import _expanding_z
+
+    history = np.array([1000.0 + 0.001 * (-1) ** k for k in range(40)] + [1000.01])
+    z = _expanding_z(history[None, :])[0]
+    earlier = history[:-1]
+    expected = (history[-1] - earlier.mean()) / earlier.std(ddof=1)
+    assert z[-1] == pytest.approx(expected, rel=1e-6)
+
+
 def test_contributions_add_up_to_the_overall_score():
     result = score(
         observations(
@@ -285,6 +317,108 @@ def test_contribution_changes_explain_the_change_biggest_first():
     moved = contribution_changes({"RF1": 10.0, "RF9": 20.0}, {"RF1": 12.0, "RF9": 5.0, "RF7": 1.0})
     assert moved == [("RF9", -15.0), ("RF1", 2.0), ("RF7", 1.0)]
     assert sum(delta for _, delta in moved) == pytest.approx((12 + 5 + 1) - (10 + 20))
+
+
+WEIGHTS = {"RF1": 1.0, "RF2": 1.0, "RF9": 1.0, "RF11": 1.0, "RF13": 1.0}
+GROUPS = dict(zip(FACTORS["factor"], FACTORS["group"], strict=True))
+
+
+def state_of(result, country: str, period: str) -> ScoreState:
+    scores = row(result, country, period)
+    return ScoreState(
+        overall=float(scores["overall"]),
+        overall_crime=str(scores["overall_crime"]),
+        crime_scores={crime: float(scores[crime]) for crime in CRIME_TYPES},
+        factor_scores=result.factor_scores.loc[scores.name].to_dict(),
+    )
+
+
+def test_crime_contributions_add_up_to_each_crime_score():
+    result = score(
+        observations(
+            ("SYR", "1.1", "2020-01-10", 0.4),
+            ("SYR", "2.1", "2020-01-10", 0.7),
+            ("SYR", "9.1", "2020-01-10", 1.0),
+            ("SYR", "11.1", "2020-01-10", 0.2),
+        )
+    )
+    jan = state_of(result, "SYR", "2020-01-31")
+    for crime in CRIME_TYPES:
+        points = crime_contributions(
+            jan.factor_scores, factor_weights=WEIGHTS, factor_groups=GROUPS, crime=crime
+        )
+        assert sum(points.values()) == pytest.approx(jan.crime_scores[crime])
+    war = crime_contributions(
+        jan.factor_scores, factor_weights=WEIGHTS, factor_groups=GROUPS, crime="war_crimes"
+    )
+    assert set(war) == {"RF1", "RF2"}  # RF13 has no data, RF9 and RF11 are other crimes
+
+
+def test_what_moved_it_shows_a_switch_of_crime_type_as_its_own_step_and_rises_as_rises():
+    # January: genocide leads (RF9 = 0.9). June: RF9 fell to 0.1 while war crimes' RF13
+    # rose from 0.20 to 0.83, so the overall follows war crimes. Subtracting the overall
+    # contributions would show RF13 as +0 or a fall and RF9 as the whole story.
+    result = score(
+        observations(
+            ("SYR", "1.1", "2020-01-10", 0.3),
+            ("SYR", "9.1", "2020-01-10", 0.9),
+            ("SYR", "13.1", "2020-01-10", 0.20),
+            ("SYR", "9.1", "2020-06-10", 0.1),
+            ("SYR", "13.1", "2020-06-10", 0.83),
+        )
+    )
+    jan, jun = state_of(result, "SYR", "2020-01-31"), state_of(result, "SYR", "2020-06-30")
+    assert (jan.overall_crime, jun.overall_crime) == ("genocide", "war_crimes")
+    explained = explain_change(jan, jun, factor_weights=WEIGHTS, factor_groups=GROUPS)
+    assert explained.crime == "war_crimes"  # the later month's crime type by default
+    first = explained.steps[0]
+    assert (first.kind, first.from_crime, first.to_crime) == ("switch", "genocide", "war_crimes")
+    assert first.change == pytest.approx(jan.crime_scores["war_crimes"] - jan.overall)
+    rf13 = next(step for step in explained.factor_steps if step.code == "RF13")
+    assert rf13.change == pytest.approx((83 - 20) / 2)  # a rise, shown as a rise
+    assert (rf13.before, rf13.after) == (pytest.approx(0.20), pytest.approx(0.83))
+    assert "RF9" not in {step.code for step in explained.factor_steps}
+    assert sum(step.change for step in explained.steps) == pytest.approx(jun.overall - jan.overall)
+
+
+def test_what_moved_it_within_the_earlier_crime_type_switches_at_the_end():
+    result = score(
+        observations(
+            ("SYR", "1.1", "2020-01-10", 0.3),
+            ("SYR", "9.1", "2020-01-10", 0.9),
+            ("SYR", "13.1", "2020-01-10", 0.20),
+            ("SYR", "9.1", "2020-06-10", 0.1),
+            ("SYR", "13.1", "2020-06-10", 0.83),
+        )
+    )
+    jan, jun = state_of(result, "SYR", "2020-01-31"), state_of(result, "SYR", "2020-06-30")
+    explained = explain_change(
+        jan, jun, crime="genocide", factor_weights=WEIGHTS, factor_groups=GROUPS
+    )
+    assert [step.kind for step in explained.steps] == ["factor", "factor", "switch"]
+    assert explained.factor_steps[0].code == "RF9"
+    assert explained.factor_steps[0].change == pytest.approx((10 - 90) / 2)
+    last = explained.steps[-1]
+    assert (last.from_crime, last.to_crime) == ("genocide", "war_crimes")
+    assert last.change > 0
+    assert sum(step.change for step in explained.steps) == pytest.approx(jun.overall - jan.overall)
+
+
+def test_what_moved_it_has_no_switch_when_the_crime_type_stays():
+    result = score(
+        observations(("SYR", "1.1", "2020-01-10", 0.2), ("SYR", "1.1", "2020-06-10", 0.6))
+    )
+    jan, jun = state_of(result, "SYR", "2020-01-31"), state_of(result, "SYR", "2020-06-30")
+    explained = explain_change(jan, jun, factor_weights=WEIGHTS, factor_groups=GROUPS)
+    assert not explained.switched
+    assert [(s.code, round(s.change, 6)) for s in explained.steps] == [("RF1", 40.0)]
+
+
+def test_what_moved_it_refuses_a_crime_type_without_a_score():
+    result = score(observations(("SYR", "9.1", "2020-01-10", 0.5)))
+    jan = state_of(result, "SYR", "2020-01-31")
+    with pytest.raises(ValueError, match="No war crimes score"):
+        explain_change(jan, jan, crime="war_crimes", factor_weights=WEIGHTS, factor_groups=GROUPS)
 
 
 def test_countries_are_scored_independently_in_one_call():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,21 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 from openpyxl import Workbook
 
-from indicators.models import Observation
-from indicators.services import ObservationBatchError
-from indicators.uploads import UploadFormatError, import_observation_file, read_observation_file
-from tests.conftest import pending_recomputes
+from indicators import uploads
+from indicators.models import Observation, ObservationUpload
+from indicators.roles import Role
+from indicators.services import ObservationBatchError, drain_recompute_requests
+from indicators.uploads import (
+    UploadFormatError,
+    import_observation_file,
+    import_pending_uploads,
+    read_observation_file,
+    submit_upload,
+)
+from tests.conftest import make_user, pending_recomputes
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -155,7 +165,7 @@ def test_unreadable_files_are_refused_with_a_reason(name, content, message):
         read_observation_file(name=name, content=content)
 
 
-# --- Page --------------------------------------------------------------------------------
+# --- Pages -------------------------------------------------------------------------------
 
 
 def upload(client, content: bytes, *, name: str = "a.csv", dry_run: bool = False):
@@ -165,52 +175,186 @@ def upload(client, content: bytes, *, name: str = "a.csv", dry_run: bool = False
     return client.post(reverse("observation-upload"), data)
 
 
-def test_the_page_records_a_good_file_and_redirects_with_a_message(client, analyst):
+def upload_page(client, stored: ObservationUpload) -> str:
+    response = client.get(reverse("observation-upload-detail", args=[stored.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_page_stores_the_file_and_answers_with_the_uploads_own_page(client, analyst):
     client.force_login(analyst)
     assert client.get(reverse("observation-upload")).status_code == 200
     response = upload(client, GOOD_CSV)
+    stored = ObservationUpload.objects.get()
     assert response.status_code == 302
-    assert response.url == reverse("observation-upload")
-    assert Observation.objects.count() == 3
-    page = client.get(response.url).content.decode()
+    assert response.url == reverse("observation-upload-detail", args=[stored.pk])
+    assert (stored.status, stored.file_name, stored.uploaded_by) == ("pending", "a.csv", analyst)
+    assert bytes(stored.content) == GOOD_CSV
+    assert not Observation.objects.exists()  # a worker records it, not the request
+    page = upload_page(client, stored)
+    assert "Waiting for a worker" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+
+
+def test_a_worker_records_the_upload_and_its_page_follows_the_recompute(client, analyst):
+    client.force_login(analyst)
+    upload(client, GOOD_CSV)
+    assert import_pending_uploads() == 1
+    stored = ObservationUpload.objects.get()
+    assert stored.status == "succeeded"
+    assert (stored.rows, stored.result["created"], stored.result["countries"]) == (
+        3,
+        3,
+        ["NOR", "SDN"],
+    )
+    assert bytes(stored.content) == b""  # the file is let go once imported
+    assert Observation.objects.filter(recorded_by=analyst).count() == 3
+    assert pending_recomputes() == ["NOR", "SDN"]
+    page = upload_page(client, stored)
     assert "3 created, 0 updated, 0 unchanged" in page
+    assert "Recomputing the scores of NOR, SDN" in page
+    assert 'http-equiv="refresh"' in page
+    drain_recompute_requests()
+    page = upload_page(client, stored)
+    assert "Scores recomputed for" in page
+    assert reverse("country", args=["SDN"]) in page
+    assert 'http-equiv="refresh"' not in page
 
 
-def test_the_page_dry_run_shows_counts_and_writes_nothing(client, analyst):
+def test_in_the_one_machine_default_the_upload_is_imported_before_the_page_answers(
+    client, analyst, django_capture_on_commit_callbacks
+):
+    # No broker: tasks run in process, so the on-commit import runs within the request.
     client.force_login(analyst)
-    response = upload(client, GOOD_CSV, dry_run=True)
-    assert response.status_code == 200
-    assert "would create 3, update 0" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, GOOD_CSV)
+    stored = ObservationUpload.objects.get()
+    assert stored.status == "succeeded"
+    assert Observation.objects.count() == 3
+    assert "3 created, 0 updated, 0 unchanged" in client.get(response.url).content.decode()
+
+
+def test_a_dry_run_upload_counts_and_writes_nothing(client, analyst):
+    client.force_login(analyst)
+    upload(client, GOOD_CSV, dry_run=True)
+    import_pending_uploads()
+    stored = ObservationUpload.objects.get()
+    assert (stored.status, stored.dry_run) == ("succeeded", True)
+    assert "would create 3, update 0" in upload_page(client, stored)
     assert not Observation.objects.exists()
+    assert pending_recomputes() == []
 
 
-def test_the_page_lists_every_problem_and_writes_nothing(client, analyst):
+def test_the_uploads_page_lists_every_problem_and_nothing_is_written(client, analyst):
     client.force_login(analyst)
-    response = upload(client, MIXED_CSV)
-    assert response.status_code == 200
-    assert [(p.row, p.field) for p in response.context["problems"]][:2] == [
+    upload(client, MIXED_CSV)
+    import_pending_uploads()
+    stored = ObservationUpload.objects.get()
+    assert stored.status == "failed"
+    assert [(p["row"], p["field"]) for p in stored.problems][:2] == [
         (3, "country"),
         (4, "confidence"),
     ]
-    assert len(response.context["problems"]) == 10
-    page = response.content.decode()
-    assert "10 problems" in page
-    assert "<td>9</td><td>source</td>" in page
+    page = upload_page(client, stored)
+    assert "10 problems in the file; nothing was recorded" in page
+    assert '<td class="num">9</td><td>source</td>' in page
+    assert 'http-equiv="refresh"' not in page
     assert not Observation.objects.exists()
 
 
-def test_the_page_shows_a_format_error_on_the_file_field(client, analyst):
+def test_a_file_that_cannot_be_read_is_refused_at_once_on_the_file_field(client, analyst):
     client.force_login(analyst)
-    response = upload(client, b"country,value\nSDN,2\n")
+    response = upload(client, b"\xff\xfe not text", name="a.csv")
     assert response.status_code == 200
-    assert "Missing required column" in response.content.decode()
+    assert "not UTF-8" in response.content.decode()
+    assert not ObservationUpload.objects.exists()
+
+
+def test_a_missing_column_fails_the_upload_with_its_reason(client, analyst):
+    client.force_login(analyst)
+    upload(client, b"country,value\nSDN,2\n")
+    import_pending_uploads()
+    stored = ObservationUpload.objects.get()
+    assert stored.status == "failed"
+    assert "Missing required column" in stored.error
+    assert "Missing required column" in upload_page(client, stored)
+
+
+def test_the_upload_page_lists_the_analysts_own_uploads_in_constant_queries(
+    client, analyst, django_assert_max_num_queries
+):
+    other = make_user("other-analyst", Role.ANALYST)
+    client.force_login(analyst)
+    for name in ("first.csv", "second.csv"):
+        upload(client, GOOD_CSV, name=name)
+    submit_upload(name="theirs.csv", content=GOOD_CSV, uploaded_by=other)
+    import_pending_uploads()
+    page = client.get(reverse("observation-upload")).content.decode()
+    assert "first.csv" in page
+    assert "second.csv" in page
+    assert "theirs.csv" not in page
+    for _ in range(5):
+        submit_upload(name="more.csv", content=GOOD_CSV, uploaded_by=analyst)
+    with django_assert_max_num_queries(8):
+        client.get(reverse("observation-upload"))
+
+
+def test_an_upload_is_seen_by_its_uploader_and_administrators_only(client, analyst, administrator):
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=analyst)
+    url = reverse("observation-upload-detail", args=[stored.pk])
+    client.force_login(make_user("other-analyst", Role.ANALYST))
+    assert client.get(url).status_code == 404
+    client.force_login(administrator)
+    assert client.get(url).status_code == 200
+    client.force_login(analyst)
+    assert client.get(url).status_code == 200
+    assert client.get(reverse("observation-upload-detail", args=[stored.pk + 1])).status_code == 404
+
+
+def test_a_body_larger_than_the_limit_is_refused_before_it_is_read(client, analyst, settings):
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    client.force_login(analyst)
+    # The declared length is far larger than the body: reading it would fail the test.
+    response = client.generic(
+        "POST",
+        reverse("observation-upload"),
+        b"--x\r\n",
+        content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH=str(50 * 1024 * 1024),
+    )
+    assert response.status_code == 413
+    assert "The file is larger than 1.0 MB; split it into smaller files." in (
+        response.content.decode()
+    )
+    assert not ObservationUpload.objects.exists()
+
+
+def test_a_file_over_the_limit_gets_a_field_error(client, analyst, settings):
+    settings.UPLOAD_MAX_BYTES = 1000
+    client.force_login(analyst)
+    response = upload(client, b"x" * 1001)
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"] == [
+        "The file is larger than 1.0 KB; split it into smaller files."
+    ]
+    assert not ObservationUpload.objects.exists()
+
+
+def test_the_upload_still_needs_a_csrf_token(analyst):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(analyst)
+    response = upload(client, GOOD_CSV)
+    assert response.status_code == 403
+    assert not ObservationUpload.objects.exists()
 
 
 def test_a_focal_point_may_not_upload(client, focal_point):
     client.force_login(focal_point)
     assert client.get(reverse("observation-upload")).status_code == 403
     assert upload(client, GOOD_CSV).status_code == 403
-    assert not Observation.objects.exists()
+    assert not ObservationUpload.objects.exists()
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client):
@@ -292,3 +436,96 @@ def test_an_override_column_marks_rows_that_replace_the_data_derived_values():
     import_observation_file(name="a.csv", content=content.replace(b",maybe", b",no"))
     flags = dict(Observation.objects.values_list("indicator__code", "overrides_data"))
     assert flags == {"1.1": True, "1.2": False, "1.3": False}
+
+
+# --- The queue ---------------------------------------------------------------------------
+
+
+def leave_running(stored: ObservationUpload, *, lease_until, attempts: int = 1) -> None:
+    """The row as a worker leaves it that stopped in the middle of an import."""
+    ObservationUpload.objects.filter(pk=stored.pk).update(
+        status="running",
+        claim=uuid.uuid4(),
+        claimed_until=lease_until,
+        started_at=timezone.now(),
+        attempts=attempts,
+    )
+
+
+def test_an_upload_held_by_a_live_worker_is_left_to_it():
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    leave_running(stored, lease_until=timezone.now() + timedelta(minutes=5))
+    assert import_pending_uploads() == 0
+    assert not Observation.objects.exists()
+
+
+def test_an_upload_whose_worker_stopped_is_imported_once_its_lease_runs_out():
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    leave_running(stored, lease_until=timezone.now() - timedelta(seconds=1))
+    assert import_pending_uploads() == 1
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts, stored.result["created"]) == ("succeeded", 2, 3)
+    assert stored.claim is None
+    assert stored.claimed_until is None
+
+
+def test_an_upload_that_keeps_stopping_its_worker_fails_after_three_attempts():
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    leave_running(stored, lease_until=timezone.now() - timedelta(seconds=1), attempts=3)
+    assert import_pending_uploads() == 1
+    stored.refresh_from_db()
+    assert stored.status == "failed"
+    assert "stopped 3 times" in stored.error
+    assert not Observation.objects.exists()
+
+
+def test_a_worker_that_outlived_its_lease_writes_nothing(monkeypatch):
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    record = uploads.record_file_rows
+
+    def record_then_lose_the_claim(**kwargs):
+        result = record(**kwargs)
+        # Meanwhile the lease ran out and another worker took the upload over.
+        leave_running(stored, lease_until=timezone.now() + timedelta(minutes=5), attempts=2)
+        return result
+
+    monkeypatch.setattr(uploads, "record_file_rows", record_then_lose_the_claim)
+    import_pending_uploads()
+    stored.refresh_from_db()
+    assert stored.status == "running"  # still the other worker's
+    assert not Observation.objects.exists()  # this worker's rows were rolled back
+    assert pending_recomputes() == []
+
+
+def test_an_unexpected_error_fails_the_upload_with_a_plain_message(monkeypatch, caplog):
+    stored = submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(uploads, "record_file_rows", broken)
+    import_pending_uploads()
+    stored.refresh_from_db()
+    assert stored.status == "failed"
+    assert "unexpected error" in stored.error
+    assert "a bug" not in stored.error
+    assert "a bug" in caplog.text
+    assert not Observation.objects.exists()
+
+
+def test_the_import_is_queued_once_the_upload_is_committed(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    assert len(callbacks) == 1
+    callbacks[0]()  # tasks run in process here: the import runs
+    assert ObservationUpload.objects.get().status == "succeeded"
+
+
+def test_the_beat_sweep_imports_pending_uploads():
+    from earlywarning.celery import app
+
+    entry = app.conf.beat_schedule["import-pending-uploads"]
+    assert entry["task"] == "indicators.tasks.import_pending_uploads"
+    submit_upload(name="a.csv", content=GOOD_CSV, uploaded_by=None)
+    app.tasks[entry["task"]].apply()
+    assert ObservationUpload.objects.get().status == "succeeded"

@@ -319,6 +319,50 @@ def test_the_waterfall_uses_the_chosen_months(client, analyst, scored):
     assert response.context["moves"] == []
 
 
+def test_what_moved_it_shows_a_crime_type_switch_as_a_step_and_a_rise_as_a_rise(client, analyst):
+    # Genocide leads a year ago (RF10 high); now war crimes does, after RF13 rose from
+    # about 0.20 to 0.83 while RF10 fell.
+    rows = [
+        ("YEM", "1.1", month_start(13), 1 / 3),
+        ("YEM", "10.1", month_start(13), 1.0),
+        ("YEM", "13.1", month_start(13), 0.2),
+        ("YEM", "10.1", month_start(0), 0.0),
+        ("YEM", "13.1", month_start(0), 0.83),
+    ]
+    record_observations(
+        rows=[
+            {"country": c, "indicator": i, "observed_on": d, "value": v, "source": "Test"}
+            for c, i, d, v in rows
+        ],
+        recompute=False,
+    )
+    refresh_scores()
+    client.force_login(analyst)
+    response = client.get(reverse("country", args=["YEM"]))
+    context = response.context
+    assert (context["move_crime_from"], context["move_crime_to"]) == ("genocide", "war_crimes")
+    assert context["move_crime"] == "war_crimes"  # the later month's by default
+    kinds = [move["kind"] for move in context["moves"]]
+    assert kinds[0] == "switch"
+    factors = {move["code"]: move for move in context["moves"] if move["kind"] == "factor"}
+    assert factors["RF13"]["change"] > 0  # a rise, shown as a rise
+    assert (factors["RF13"]["before"], factors["RF13"]["after"]) == (
+        pytest.approx(0.2),
+        pytest.approx(0.83),
+    )
+    assert "RF10" not in factors  # not part of the war crimes score
+    waterfall = context["waterfall_figure"]["data"][0]
+    assert waterfall["x"][1] == "Switch to war crimes"
+    assert sum(waterfall["y"][1:-1]) == pytest.approx(
+        waterfall["y"][-1] - waterfall["y"][0], abs=0.02
+    )
+    assert "Crime-type switch" in response.content.decode()
+    # Explained within genocide instead: its factors, then the switch at the end.
+    genocide = client.get(reverse("country", args=["YEM"]), {"crime": "genocide"}).context
+    assert [move["kind"] for move in genocide["moves"]][-1] == "switch"
+    assert any(m["code"] == "RF10" and m["change"] < 0 for m in genocide["moves"])
+
+
 def test_compare_draws_each_country(client, analyst, scored):
     client.force_login(analyst)
     response = client.get(reverse("compare"), {"c": ["SDN", "NOR", "MMR"]})

@@ -8,12 +8,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from indicators import uploads
 from indicators.services import ObservationBatchError
+from indicators.spreadsheets import check_file_size
 
 
 class Command(BaseCommand):
     help = (
         "Record the assessments of a CSV or XLSX file (see README, 'Uploading assessments'), "
-        "all or nothing."
+        "all or nothing, here and now (no worker), within the same limits as an upload."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,18 +32,21 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user named {options['user']!r}.")
         try:
+            # Bounded like an upload on the web, before a byte of the file is read.
+            check_file_size(
+                name=path.name, size=path.stat().st_size, limits=uploads.upload_limits()
+            )
             content = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc}") from exc
-        try:
             result = uploads.import_observation_file(
                 name=path.name, content=content, recorded_by=user, dry_run=options["dry_run"]
             )
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
         except uploads.UploadFormatError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(f"{path.name}: {uploads.printable(str(exc))}") from exc
         except ObservationBatchError as exc:
             for problem in exc.errors:
-                self.stderr.write(str(problem))
+                self.stderr.write(uploads.printable(str(problem)))
             raise CommandError(
                 f"{len(exc.errors)} problem(s) in {path.name}; nothing was recorded."
             ) from exc
