@@ -74,10 +74,11 @@ class Command(BaseCommand):
             )
         if not verbose:
             if dataset.skipped or dataset.unmapped:
+                reasons, codes = len(dataset.skipped), len(dataset.unmapped)
                 lines.append(
-                    f"  ({len(dataset.skipped)} reasons for skipping, {len(dataset.unmapped)} "
-                    "codes not mapped to our countries: -v 2 lists them; so does the "
-                    "methodology page)"
+                    f"  ({reasons} reason{'s' if reasons != 1 else ''} for skipping, {codes} "
+                    f"code{'s' if codes != 1 else ''} not mapped to our countries: -v 2 lists "
+                    "them; so does the methodology page)"
                 )
             return "\n".join(lines)
         for reason, count in sorted(dataset.skipped.items()):
