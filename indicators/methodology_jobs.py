@@ -45,6 +45,9 @@ def publish(
         )
     run = services.refresh_scores(methodology=draft, today=today)
     published = methodology.complete_publication(draft, by=by, rationale=rationale)
+    # Its run was a draft's when it finished, so the alert rules left it; now it counts
+    # (a new version's first run only sets the baselines).
+    services.announce_finished_run(run)
     logger.info("Methodology v%s published (run %s)", published.number, run.pk)
     return published
 

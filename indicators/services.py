@@ -737,10 +737,17 @@ def refresh_scores(
         run.finished_at = timezone.now()
         run.save()
     # After the run row says "succeeded": the alert rules read it.
+    announce_finished_run(run)
+    return run
+
+
+def announce_finished_run(run: ScoringRun) -> None:
+    """Queue what follows a finished scoring run (the alert rules) once the current
+    transaction commits; again after a publication, whose run was a draft's when it
+    finished and is evaluated only once its version is published."""
     transaction.on_commit(
         partial(_queue_hook_tasks, settings.SCORING_RUN_FINISHED_TASKS, run.pk), robust=True
     )
-    return run
 
 
 def _score_and_write(

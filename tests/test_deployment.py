@@ -267,7 +267,8 @@ def test_the_public_data_is_mounted_read_only_where_the_settings_look(
     for name in APP_SERVICES:
         mounts = [str(entry) for entry in services[name].get("volumes", [])]
         data = [m for m in mounts if ":/data/public" in m]
-        assert data and data[0].endswith(":/data/public:ro"), f"{name}: {mounts}"
+        assert data, f"{name} does not mount the public data: {mounts}"
+        assert data[0].endswith(":/data/public:ro"), f"{name} mounts it writable: {mounts}"
         assert _environment(services[name])["PUBLIC_DATA_DIR"] == "/data/public"
 
 

@@ -188,15 +188,20 @@ def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point
     assert ScoreBaseline.objects.get().run == newer
 
 
-def test_a_new_methodology_version_is_a_baseline_only(syria_rises):
+def test_a_new_methodology_version_is_a_baseline_only(
+    syria_rises, django_capture_on_commit_callbacks
+):
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
     # New weights: its publication scores everything under a draft first, which warns no
     # one; once published, that run is evaluated against the old version's baselines.
-    version = publish_methodology(factor_weights={"RF1": 2.0}, today=SCORED_ON)
+    with django_capture_on_commit_callbacks(execute=True):
+        version = publish_methodology(factor_weights={"RF1": 2.0}, today=SCORED_ON)
     run = ScoringRun.objects.get(methodology=version)
-    assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []
+    assert RunEvaluation.objects.get(run=run).escalations == 0
     assert ScoreBaseline.objects.get().methodology == version
+    assert not Alert.objects.filter(run=run).exists()
+    assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []  # once only
 
 
 def test_a_drafts_scoring_run_is_not_evaluated(syria_rises):
