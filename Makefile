@@ -4,11 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Pure modules (no Django, no I/O, no clock), type-checked strictly.
 PURE_MODULES := indicators/scoring.py alerts/rules.py indicators/charts.py \
-	indicators/backtest.py indicators/calibration.py indicators/spreadsheets.py
+	indicators/backtest.py indicators/backtest_charts.py indicators/calibration.py \
+	indicators/spreadsheets.py
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install browser run test lint bench bench-pages bench-alerts bench-import clean
+.PHONY: install browser run test lint bench bench-pages bench-alerts bench-import bench-backtest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,11 @@ bench-alerts: install
 # own database, created and dropped.
 bench-import: install
 	DATABASE_URL="$(TEST_DATABASE_URL)_import_bench" $(BIN)/python bench/import.py
+
+# A version against history on the real public data: episode list, December scores
+# (stored and computed for a draft), backtest and calibration timings.
+bench-backtest: install
+	DATABASE_URL="$(TEST_DATABASE_URL)_backtest_bench" $(BIN)/python bench/backtest.py
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3

@@ -42,7 +42,7 @@ from indicators.models import (
     ScoringRun,
 )
 from indicators.roles import Role
-from indicators.scoring import CRIME_TYPES, crime_contributions
+from indicators.scoring import CRIME_TYPES, Thresholds, crime_contributions
 
 SCORE_COLUMNS = ["country", "period", *RISK_SCORE_NUMBER_FIELDS, "contributions"]
 
@@ -52,7 +52,8 @@ def alert_settings() -> AlertSettings:
 
 
 def alert_thresholds() -> AlertThresholds:
-    levels = indicator_selectors.scoring_thresholds()
+    published = indicator_selectors.published_methodology()
+    levels = Thresholds(**published.thresholds) if published else Thresholds()
     current = alert_settings()
     return AlertThresholds(
         moderate_from=levels.moderate_from,
@@ -85,7 +86,9 @@ def run_latest_scores(run: ScoringRun) -> pd.DataFrame:
     if run.period_end is None:
         return pd.DataFrame(columns=columns)
     rows = list(
-        RiskScore.objects.filter(run=run, period=run.period_end).values_list(
+        RiskScore.objects.filter(
+            methodology_id=run.methodology_id, period=run.period_end, run=run
+        ).values_list(
             "country__iso3", *SCORE_COLUMNS[1:], "methodology_id", "overall_crime", "factor_scores"
         )
     )
@@ -545,9 +548,7 @@ def alerts_between(start: datetime, end: datetime) -> QuerySet[Alert]:
 def latest_published_score(country: Country) -> dict[str, Any] | None:
     """The country's newest published overall score: period, overall, level, level_label
     and change_3m; None before it has one. One query after the methodology lookup."""
-    from indicators.services import published_methodology
-
-    methodology = published_methodology()
+    methodology = indicator_selectors.published_methodology()
     if methodology is None:
         return None
     score = (
@@ -563,9 +564,7 @@ def latest_published_score(country: Country) -> dict[str, Any] | None:
 
 def biggest_movers(countries: Iterable[Country] | None, *, limit: int = 5) -> list[dict[str, Any]]:
     """The largest 3-month rises at the newest scored period of the published scores."""
-    from indicators.services import published_methodology
-
-    methodology = published_methodology()
+    methodology = indicator_selectors.published_methodology()
     if methodology is None:
         return []
     scores = RiskScore.objects.filter(methodology=methodology)

@@ -36,7 +36,7 @@ from alerts.models import (
 from alerts.transports import ACK_SALT, TRANSPORTS, TransportError, absolute_url, send_mail_message
 from alerts.webhook_addresses import validate_webhook_url
 from countries.models import Country
-from indicators.models import Observation, ScoringRun
+from indicators.models import MethodologyVersion, Observation, ScoringRun
 from indicators.roles import Role, has_role
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,14 @@ def evaluate_scoring_run(*, run_id: int, now: datetime | None = None) -> list[Al
     or escalated; each country's go to its focal points as one message.
     """
     now = now or timezone.now()
-    run = ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.SUCCEEDED).first()
-    if run is None:
+    run = (
+        ScoringRun.objects.filter(pk=run_id, status=ScoringRun.Status.SUCCEEDED)
+        .select_related("methodology")
+        .first()
+    )
+    if run is None or run.methodology.status == MethodologyVersion.Status.DRAFT:
+        # A draft's scores (its publication under way) warn no one until it is published;
+        # then this run is evaluated, against baselines of the old version: a baseline only.
         return []
     with transaction.atomic():
         try:

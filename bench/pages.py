@@ -54,7 +54,7 @@ def prepare_data() -> None:
     """Synthetic observations (kept if already loaded) and one full scoring run."""
     from django.core.management import call_command
 
-    from indicators import services
+    from indicators import selectors, services
     from indicators.models import Observation, RiskScore
 
     call_command("migrate", verbosity=0)
@@ -68,12 +68,12 @@ def prepare_data() -> None:
         print(f"Set-up: {n:,} SYNTHETIC observations loaded in {time.perf_counter() - start:.0f} s")
     else:
         print(f"Set-up: reusing {loaded:,} SYNTHETIC observations already loaded")
-    methodology = services.published_methodology()
+    methodology = selectors.published_methodology()
     if methodology is None or not RiskScore.objects.filter(methodology=methodology).exists():
         start = time.perf_counter()
         services.refresh_scores(today=scoring_bench.TODAY)
         print(f"Set-up: full scoring run in {time.perf_counter() - start:.1f} s")
-    methodology = services.published_methodology()
+    methodology = selectors.published_methodology()
     count = RiskScore.objects.filter(methodology=methodology).count()
     print(f"Volume: {count:,} published scores (methodology v{methodology.number})")
 

@@ -33,6 +33,13 @@ app.conf.beat_schedule = {
         "schedule": crontab(),
         "options": {"expires": 55},
     },
+    # Run methodology previews, publications and calibrations asked for (the job rows are
+    # the queue; the on-commit task is only a shortcut).
+    "run-methodology-jobs": {
+        "task": "indicators.tasks.run_methodology_jobs",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
     # Import the analysts' uploaded files still waiting, or whose worker stopped (the upload
     # rows are the queue; the on-commit task is only a shortcut).
     "import-pending-uploads": {

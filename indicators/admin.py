@@ -5,78 +5,26 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminDateWidget
+from django.db import transaction
 from django.db.models import Model, QuerySet
-from django.forms import BaseModelFormSet, ModelForm
+from django.forms import ModelForm
 from django.http import HttpRequest
 
-from indicators import services
+from indicators import methodology, services
 from indicators.forms import ObservationDateField
 from indicators.models import (
     Indicator,
+    MethodologyEvent,
+    MethodologyJob,
     MethodologyVersion,
     Observation,
     ObservationUpload,
+    ProfileAssignment,
     RiskFactor,
     RiskScore,
     ScoringRun,
-    ScoringSettings,
+    SituationProfile,
 )
-
-# Editing any of these changes the methodology, so every score must be recomputed.
-METHODOLOGY_FIELDS = {
-    "weight",
-    "staleness_days",
-    "moderate_from",
-    "high_from",
-    "very_high_from",
-    "min_coverage",
-}
-
-
-class RecomputeOnMethodologyChange(admin.ModelAdmin):
-    """Queues one full recompute per request when a weight or threshold was edited.
-
-    Every path that changes the methodology counts: the object's own form, its inline
-    rows (added, edited or deleted) and deleting objects, one at a time or in bulk. The
-    recompute runs under a new methodology version once the request's transaction commits.
-    """
-
-    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change or METHODOLOGY_FIELDS & set(form.changed_data):
-            self._schedule_recompute(request)
-
-    def save_related(
-        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
-    ) -> None:
-        super().save_related(request, form, formsets, change)
-        if any(_formset_changed_methodology(formset) for formset in formsets):
-            self._schedule_recompute(request)
-
-    def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        super().delete_model(request, obj)
-        self._schedule_recompute(request)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        super().delete_queryset(request, queryset)
-        self._schedule_recompute(request)
-
-    def _schedule_recompute(self, request: HttpRequest) -> None:
-        if getattr(request, "_recompute_queued", False):
-            return
-        request._recompute_queued = True  # type: ignore[attr-defined]
-        services.schedule_full_recompute()
-        self.message_user(
-            request,
-            "The weights changed: every score is being recomputed under a new methodology version.",
-        )
-
-
-def _formset_changed_methodology(formset: BaseModelFormSet[Any, Any]) -> bool:
-    """After ``formset.save()``: did it add or delete a row, or edit a methodology field?"""
-    if formset.new_objects or formset.deleted_objects:
-        return True
-    return any(METHODOLOGY_FIELDS & set(fields) for _obj, fields in formset.changed_objects)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -94,25 +42,37 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class IndicatorInline(admin.TabularInline):
     model = Indicator
-    fields = ("code", "label", "weight", "staleness_days", "verification")
+    fields = ("code", "label", "verification")
     extra = 0
     show_change_link = True
 
 
+WEIGHTS_ELSEWHERE = (
+    "Weights and staleness limits belong to methodology versions: draft a new version on "
+    "the methodology page (or under Methodology versions here) and publish it with a reason."
+)
+
+
 @admin.register(RiskFactor)
-class RiskFactorAdmin(RecomputeOnMethodologyChange):
-    list_display = ("code", "title", "group", "weight")
-    list_editable = ("weight",)
+class RiskFactorAdmin(admin.ModelAdmin):
+    """The factors' texts; their weights belong to methodology versions."""
+
+    list_display = ("code", "title", "group")
     list_filter = ("group",)
     search_fields = ("code", "title")
     readonly_fields = ("note",)
     inlines = [IndicatorInline]
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        self.message_user(request, WEIGHTS_ELSEWHERE)
+        return super().changelist_view(request, extra_context)
+
 
 @admin.register(Indicator)
-class IndicatorAdmin(RecomputeOnMethodologyChange):
-    list_display = ("code", "short_label", "factor", "weight", "staleness_days", "verification")
-    list_editable = ("weight", "staleness_days")
+class IndicatorAdmin(admin.ModelAdmin):
+    """The indicators' texts; their weights belong to methodology versions."""
+
+    list_display = ("code", "short_label", "factor", "verification")
     list_filter = ("factor", "verification")
     list_select_related = ("factor",)
     search_fields = ("code", "label")
@@ -122,16 +82,9 @@ class IndicatorAdmin(RecomputeOnMethodologyChange):
     def short_label(self, obj: Indicator) -> str:
         return obj.label if len(obj.label) <= 90 else obj.label[:87] + "..."
 
-
-@admin.register(ScoringSettings)
-class ScoringSettingsAdmin(RecomputeOnMethodologyChange):
-    list_display = ("__str__",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not ScoringSettings.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        self.message_user(request, WEIGHTS_ELSEWHERE)
+        return super().changelist_view(request, extra_context)
 
 
 class ObservationAdminForm(ModelForm):  # type: ignore[type-arg]
@@ -231,9 +184,109 @@ class ObservationAdmin(admin.ModelAdmin):
         services.delete_observations(ids=list(queryset.values_list("pk", flat=True)))
 
 
+class DraftForm(ModelForm):  # type: ignore[type-arg]
+    """A draft's weights, limits and thresholds as JSON, checked by the service on save."""
+
+    class Meta:
+        model = MethodologyVersion
+        fields = [
+            "title",
+            "rationale",
+            "factor_weights",
+            "indicator_weights",
+            "staleness_days",
+            "thresholds",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors or self.instance.pk is None:
+            return cleaned
+        # Check with the service's rules, without writing (a savepoint rolled back).
+        try:
+            with transaction.atomic():
+                methodology.edit_draft(self.instance, by=None, **_draft_fields(cleaned))
+                transaction.set_rollback(True)
+        except methodology.MethodologyError as exc:
+            for field_name, messages in exc.errors.items():
+                self.add_error(field_name if field_name in self.fields else None, messages)
+        return cleaned
+
+
+def _draft_fields(cleaned: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: cleaned.get(name) for name in DraftForm.Meta.fields}
+
+
 @admin.register(MethodologyVersion)
-class MethodologyVersionAdmin(ReadOnlyAdmin):
-    list_display = ("number", "created_at", "created_by", "fingerprint")
+class MethodologyVersionAdmin(admin.ModelAdmin):
+    """Versions: drafts are edited here or on the methodology pages, through one service.
+
+    Published and superseded versions are read-only; new drafts are started on the
+    methodology page (from the published version, an earlier one, or a calibration).
+    """
+
+    form = DraftForm
+    list_display = ("number", "title", "status", "created_by", "created_at", "published_at")
+    list_filter = ("status",)
+    ordering = ("-number",)
+    actions = ["request_preview", "publish_with_rationale"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # drafts start from a version, on the methodology page
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record stays; a draft is discarded, not deleted
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.status == MethodologyVersion.Status.DRAFT)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        assert isinstance(obj, MethodologyVersion)
+        methodology.edit_draft(
+            MethodologyVersion.objects.get(pk=obj.pk),
+            by=request.user,
+            note="Edited in the administration.",
+            **_draft_fields(form.cleaned_data),
+        )
+
+    @admin.action(description="Preview the selected drafts against the published version")
+    def request_preview(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for version in queryset.filter(status=MethodologyVersion.Status.DRAFT):
+            methodology.request_preview(version, by=request.user)
+            self.message_user(request, f"Preview of v{version.number} requested.")
+
+    @admin.action(description="Publish the selected draft (its rationale is required)")
+    def publish_with_rationale(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for version in queryset.filter(status=MethodologyVersion.Status.DRAFT):
+            try:
+                methodology.request_publication(
+                    version, by=request.user, rationale=version.rationale
+                )
+            except methodology.MethodologyError as exc:
+                self.message_user(request, f"v{version.number}: {exc}", level="error")
+            else:
+                self.message_user(
+                    request,
+                    f"v{version.number} is being published: every score is recomputed under "
+                    "it, then it replaces the published version.",
+                )
+
+
+@admin.register(MethodologyEvent)
+class MethodologyEventAdmin(ReadOnlyAdmin):
+    """The methodology's audit log."""
+
+    list_display = ("at", "version", "kind", "actor", "note")
+    list_filter = ("kind",)
+    list_select_related = ("version", "actor")
+
+
+@admin.register(MethodologyJob)
+class MethodologyJobAdmin(ReadOnlyAdmin):
+    list_display = ("requested_at", "kind", "version", "status", "requested_by", "finished_at")
+    list_filter = ("kind", "status")
+    list_select_related = ("version", "requested_by")
 
 
 @admin.register(ScoringRun)
@@ -259,6 +312,48 @@ class RiskScoreAdmin(ReadOnlyAdmin):
     list_select_related = ("country", "methodology")
     search_fields = ("country__iso3", "country__name")
     date_hierarchy = "period"
+
+
+@admin.register(SituationProfile)
+class SituationProfileAdmin(admin.ModelAdmin):
+    """Named weight overlays; their scores are shown beside the standard ones."""
+
+    list_display = ("name", "factor_multipliers", "indicator_multipliers", "created_by")
+    readonly_fields = ("created_by",)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        assert isinstance(obj, SituationProfile)
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        countries = set(obj.assignments.values_list("country__iso3", flat=True))
+        if countries:
+            services.request_recompute(countries=countries, reason="situation profile edited")
+
+
+@admin.register(ProfileAssignment)
+class ProfileAssignmentAdmin(admin.ModelAdmin):
+    """A profile applied to a country for a span, with a justification; saving one
+    recomputes that country (its situation scores with it)."""
+
+    list_display = ("country", "profile", "starts_on", "ends_on", "assigned_by")
+    list_filter = ("profile",)
+    list_select_related = ("country", "profile", "assigned_by")
+    raw_id_fields = ("country",)
+    readonly_fields = ("assigned_by",)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
+        assert isinstance(obj, ProfileAssignment)
+        if not change:
+            obj.assigned_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        services.request_recompute(
+            countries=[obj.country.iso3], reason="situation profile assigned"
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        assert isinstance(obj, ProfileAssignment)
+        super().delete_model(request, obj)  # its scores go with it
 
 
 @admin.register(ObservationUpload)

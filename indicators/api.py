@@ -32,7 +32,13 @@ from drf_spectacular.utils import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotAuthenticated, ParseError, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    NotFound,
+    ParseError,
+    ValidationError,
+)
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -40,7 +46,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from countries.models import Country
-from indicators import selectors, services
+from indicators import history, selectors, services
 from indicators.api_support import (
     FORMAT_PARAMETER,
     LIST_RENDERERS,
@@ -56,6 +62,7 @@ from indicators.api_support import (
     flatten_field_errors,
 )
 from indicators.models import (
+    DEFAULT_STALENESS_DAYS,
     CrimeGroup,
     Indicator,
     MethodologyVersion,
@@ -65,7 +72,7 @@ from indicators.models import (
     RiskScore,
     ScoringRun,
 )
-from indicators.roles import Role, RoleRequiredMixin
+from indicators.roles import Role, RoleRequiredMixin, user_roles
 from indicators.selectors import LATEST_SCORE_FIELDS
 from indicators.services import ObservationBatchError, RowError
 
@@ -95,6 +102,31 @@ class ApiDetailView(ThrottleRefusedCallersMixin, generics.RetrieveAPIView):
     permission_classes = [RolePermission]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+
+VERSION_PARAMETER = OpenApiParameter(
+    "version",
+    OpenApiTypes.INT,
+    description=(
+        "Scores of this methodology version (a published or superseded one; drafts for "
+        "administrators). Default: the published version."
+    ),
+    examples=[OpenApiExample("Version 2", value=2)],
+)
+
+
+def requested_version(request: Any) -> MethodologyVersion | None:
+    """The version asked for with ``?version=N`` (default: the published one).
+
+    Raises ``NotFound`` for a number that is no version the caller may see.
+    """
+    number = request.query_params.get("version")
+    version = selectors.version_for_viewing(
+        number, administrator=Role.ADMINISTRATOR in user_roles(request.user)
+    )
+    if number and version is None:
+        raise NotFound(f"No methodology version {number} to show.")
+    return version
 
 
 LIST_RESPONSES = error_responses(400, 404, *READ_ERRORS)
@@ -138,12 +170,42 @@ class LatestScoreSerializer(serializers.Serializer):
     change_3m_z = serializers.FloatField(allow_null=True)
 
 
+class SituationScoreSerializer(serializers.Serializer):
+    profile = serializers.CharField(help_text="The situation profile's name.")
+    starts_on = serializers.DateField()
+    ends_on = serializers.DateField(allow_null=True, help_text="Null while it lasts.")
+    justification = serializers.CharField()
+    period = serializers.DateField(allow_null=True, help_text="Its latest scored month end.")
+    overall = serializers.FloatField(allow_null=True, help_text="Overall score under it, 0-100.")
+    level = serializers.CharField(allow_null=True)
+
+
 class CountrySerializer(serializers.ModelSerializer):
     latest_score = serializers.SerializerMethodField()
+    situation_scores = serializers.SerializerMethodField(
+        help_text=(
+            "Scores under the situation profiles assigned to the country: shown beside "
+            "latest_score, never instead of it."
+        )
+    )
 
     class Meta:
         model = Country
-        fields = ["iso3", "iso2", "name", "region", "sub_region", "un_status", "latest_score"]
+        fields = [
+            "iso3",
+            "iso2",
+            "name",
+            "region",
+            "sub_region",
+            "un_status",
+            "latest_score",
+            "situation_scores",
+        ]
+
+    @extend_schema_field(SituationScoreSerializer(many=True))
+    def get_situation_scores(self, country: Country) -> list[dict[str, Any]]:
+        situations = self.context.get("situations") or {}
+        return [item.as_dict() for item in situations.get(country.iso3, [])]
 
     @extend_schema_field(LatestScoreSerializer(allow_null=True))
     def get_latest_score(self, country: Country) -> dict[str, Any] | None:
@@ -199,6 +261,17 @@ COUNTRY_EXAMPLE = {
         "change_12m": 9.5,
         "change_3m_z": 1.3,
     },
+    "situation_scores": [
+        {
+            "profile": "Armed conflict under way",
+            "starts_on": "2023-04-15",
+            "ends_on": None,
+            "justification": "War between the SAF and the RSF since April 2023.",
+            "period": "2026-11-30",
+            "overall": 66.4,
+            "level": "high",
+        }
+    ],
 }
 
 
@@ -210,7 +283,7 @@ COUNTRY_EXAMPLE = {
         "methodology (`latest_score` is null before the first scoring run or for a country "
         "without observations)."
     ),
-    parameters=LIST_PARAMETERS,
+    parameters=[VERSION_PARAMETER, *LIST_PARAMETERS],
     responses={200: CountrySerializer(many=True), **LIST_RESPONSES},
     examples=[OpenApiExample("Sudan", value=COUNTRY_EXAMPLE, response_only=True)],
 )
@@ -222,13 +295,19 @@ class CountryListView(ApiListView):
     ordering = ["name"]
 
     def get_queryset(self) -> QuerySet[Country]:
-        return selectors.countries_with_latest_score(methodology=services.published_methodology())
+        return selectors.countries_with_latest_score(methodology=requested_version(self.request))
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "situations": selectors.situations_of(methodology=requested_version(self.request)),
+        }
 
 
 @extend_schema(
     tags=["countries"],
     summary="One country with its latest score",
-    parameters=[ISO3_PATH],
+    parameters=[ISO3_PATH, VERSION_PARAMETER],
     responses={200: CountrySerializer, **DETAIL_RESPONSES},
     examples=[OpenApiExample("Sudan", value=COUNTRY_EXAMPLE, response_only=True)],
 )
@@ -237,9 +316,16 @@ class CountryDetailView(ApiDetailView):
 
     def get_object(self) -> Country:
         queryset = selectors.countries_with_latest_score(
-            methodology=services.published_methodology()
+            methodology=requested_version(self.request)
         )
         return get_object_or_404(queryset, iso3=self.kwargs["iso3"].upper())
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        iso3 = self.kwargs["iso3"].upper()
+        situations = selectors.situations_of(
+            methodology=requested_version(self.request), countries=[iso3]
+        )
+        return {**super().get_serializer_context(), "situations": situations}
 
 
 # --- Scores ----------------------------------------------------------------------------
@@ -346,7 +432,7 @@ SCORE_EXAMPLE = {
         "Monthly scores of one country under the published methodology, oldest first. "
         "`from` and `to` bound the periods (month ends); `crime` picks the score in `score`."
     ),
-    parameters=[ISO3_PATH, CrimeQuerySerializer, *LIST_PARAMETERS],
+    parameters=[ISO3_PATH, CrimeQuerySerializer, VERSION_PARAMETER, *LIST_PARAMETERS],
     responses={200: ScoreSerializer(many=True), **LIST_RESPONSES},
     examples=[OpenApiExample("May 2025", value=SCORE_EXAMPLE, response_only=True)],
 )
@@ -363,7 +449,7 @@ class CountryScoreHistoryView(ApiListView):
         country = get_object_or_404(Country, iso3=self.kwargs["iso3"].upper())
         return selectors.score_history(
             country=country,
-            methodology=services.published_methodology(),
+            methodology=requested_version(self.request),
             crime=query.validated_data["crime"],
         )
 
@@ -422,7 +508,7 @@ class RankingFilter(django_filters.FilterSet):
         "before it), highest `crime` score first; with `region` the ranks are within that "
         "region. Scores without data enough are listed with the level `insufficient_data`."
     ),
-    parameters=[RankingQuerySerializer, *LIST_PARAMETERS],
+    parameters=[RankingQuerySerializer, VERSION_PARAMETER, *LIST_PARAMETERS],
     responses={200: RankingSerializer(many=True), **LIST_RESPONSES},
     examples=[
         OpenApiExample(
@@ -461,7 +547,7 @@ class RankingListView(ApiListView):
     def get_queryset(self) -> QuerySet[RiskScore]:
         query = RankingQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        methodology = services.published_methodology()
+        methodology = requested_version(self.request)
         period = selectors.ranking_period(
             methodology=methodology,
             on=query.validated_data.get("date") or timezone.localdate(),
@@ -474,18 +560,46 @@ class RankingListView(ApiListView):
 # --- Framework: risk factors and indicators --------------------------------------------
 
 
-class FactorIndicatorSerializer(serializers.ModelSerializer):
-    staleness_days = serializers.IntegerField(
-        source="effective_staleness_days", help_text="Observations older than this are ignored."
-    )
+class VersionWeightsMixin:
+    """``weight`` and ``staleness_days`` from the methodology version in the context
+    (the published one), where weights live."""
+
+    def _version(self) -> Any:
+        return self.context.get("methodology")  # type: ignore[attr-defined]
+
+    @extend_schema_field(OpenApiTypes.FLOAT)
+    def get_weight(self, obj: Any) -> float:
+        version = self._version()
+        if version is None:
+            return 1.0
+        weights = (
+            version.factor_weights if isinstance(obj, RiskFactor) else version.indicator_weights
+        )
+        return float(weights.get(obj.code, 0.0))
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_staleness_days(self, obj: Any) -> int:
+        version = self._version()
+        days = version.staleness_days if version is not None else {}
+        return int(days.get(obj.code, DEFAULT_STALENESS_DAYS))
+
+
+WEIGHT_HELP = "Its weight in the published methodology version."
+STALENESS_HELP = "Observations older than this are ignored (published version)."
+
+
+class FactorIndicatorSerializer(VersionWeightsMixin, serializers.ModelSerializer):
+    weight = serializers.SerializerMethodField(help_text=WEIGHT_HELP)
+    staleness_days = serializers.SerializerMethodField(help_text=STALENESS_HELP)
 
     class Meta:
         model = Indicator
         fields = ["code", "position", "label", "weight", "staleness_days", "verification"]
 
 
-class RiskFactorSerializer(serializers.ModelSerializer):
+class RiskFactorSerializer(VersionWeightsMixin, serializers.ModelSerializer):
     indicators = FactorIndicatorSerializer(many=True)
+    weight = serializers.SerializerMethodField(help_text=WEIGHT_HELP)
 
     class Meta:
         model = RiskFactor
@@ -500,12 +614,11 @@ class RiskFactorFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class IndicatorSerializer(serializers.ModelSerializer):
+class IndicatorSerializer(VersionWeightsMixin, serializers.ModelSerializer):
     factor = serializers.CharField(source="factor.code", help_text="Risk factor code, e.g. RF1.")
     group = serializers.ChoiceField(source="factor.group", choices=CrimeGroup.choices)
-    staleness_days = serializers.IntegerField(
-        source="effective_staleness_days", help_text="Observations older than this are ignored."
-    )
+    weight = serializers.SerializerMethodField(help_text=WEIGHT_HELP)
+    staleness_days = serializers.SerializerMethodField(help_text=STALENESS_HELP)
 
     class Meta:
         model = Indicator
@@ -533,7 +646,18 @@ class IndicatorFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-WEIGHTS_NOTE = "Weights are read-only here; administrators edit them in the admin."
+WEIGHTS_NOTE = (
+    "Weights and staleness limits are those of the published methodology version, "
+    "read-only here (see methodology-versions/); administrators change them by drafting "
+    "and publishing a new version."
+)
+
+
+class PublishedWeightsContextMixin:
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()  # type: ignore[misc]
+        return {**context, "methodology": selectors.published_methodology()}
+
 
 FACTOR_INDICATOR_EXAMPLE = {
     "code": "10.1",
@@ -583,10 +707,10 @@ INDICATOR_CODE_PATH = path_parameter(
     responses={200: RiskFactorSerializer(many=True), **LIST_RESPONSES},
     examples=[OpenApiExample("RF10", value=RISK_FACTOR_EXAMPLE, response_only=True)],
 )
-class RiskFactorListView(ApiListView):
+class RiskFactorListView(PublishedWeightsContextMixin, ApiListView):
     serializer_class = RiskFactorSerializer
     filterset_class = RiskFactorFilter
-    ordering_fields = ["number", "weight"]
+    ordering_fields = ["number"]
     ordering = ["number"]
 
     def get_queryset(self) -> QuerySet[RiskFactor]:
@@ -601,7 +725,7 @@ class RiskFactorListView(ApiListView):
     responses={200: RiskFactorSerializer, **DETAIL_RESPONSES},
     examples=[OpenApiExample("RF10", value=RISK_FACTOR_EXAMPLE, response_only=True)],
 )
-class RiskFactorDetailView(ApiDetailView):
+class RiskFactorDetailView(PublishedWeightsContextMixin, ApiDetailView):
     serializer_class = RiskFactorSerializer
 
     def get_object(self) -> RiskFactor:
@@ -617,10 +741,10 @@ class RiskFactorDetailView(ApiDetailView):
     responses={200: IndicatorSerializer(many=True), **LIST_RESPONSES},
     examples=[OpenApiExample("10.1", value=INDICATOR_EXAMPLE, response_only=True)],
 )
-class IndicatorListView(ApiListView):
+class IndicatorListView(PublishedWeightsContextMixin, ApiListView):
     serializer_class = IndicatorSerializer
     filterset_class = IndicatorFilter
-    ordering_fields = ["factor__number", "position", "weight"]
+    ordering_fields = ["factor__number", "position"]
     ordering = ["factor__number", "position"]
 
     def get_queryset(self) -> QuerySet[Indicator]:
@@ -635,7 +759,7 @@ class IndicatorListView(ApiListView):
     responses={200: IndicatorSerializer, **DETAIL_RESPONSES},
     examples=[OpenApiExample("10.1", value=INDICATOR_EXAMPLE, response_only=True)],
 )
-class IndicatorDetailView(ApiDetailView):
+class IndicatorDetailView(PublishedWeightsContextMixin, ApiDetailView):
     serializer_class = IndicatorSerializer
 
     def get_object(self) -> Indicator:
@@ -1111,6 +1235,12 @@ class ScoringRunDetailView(ApiDetailView):
 
 class MethodologyVersionSerializer(serializers.ModelSerializer):
     published = serializers.SerializerMethodField()
+    based_on = serializers.IntegerField(
+        source="based_on.number", allow_null=True, default=None, help_text="Drafted from."
+    )
+    published_by = serializers.CharField(
+        source="published_by.username", allow_null=True, default=None
+    )
     factor_weights = serializers.DictField(child=serializers.FloatField())
     indicator_weights = serializers.DictField(child=serializers.FloatField())
     staleness_days = serializers.DictField(child=serializers.IntegerField())
@@ -1124,7 +1254,11 @@ class MethodologyVersionSerializer(serializers.ModelSerializer):
         model = MethodologyVersion
         fields = [
             "number",
+            "status",
             "published",
+            "title",
+            "rationale",
+            "based_on",
             "fingerprint",
             "factor_weights",
             "indicator_weights",
@@ -1132,6 +1266,9 @@ class MethodologyVersionSerializer(serializers.ModelSerializer):
             "thresholds",
             "created_at",
             "created_by",
+            "published_at",
+            "published_by",
+            "superseded_at",
         ]
 
     def get_published(self, version: MethodologyVersion) -> bool:
@@ -1141,14 +1278,18 @@ class MethodologyVersionSerializer(serializers.ModelSerializer):
 
 class MethodologyContextMixin:
     def get_serializer_context(self) -> dict[str, Any]:
-        published = services.published_methodology()
+        published = selectors.published_methodology()
         context = super().get_serializer_context()  # type: ignore[misc]
         return {**context, "published_id": published.pk if published else None}
 
 
 METHODOLOGY_VERSION_EXAMPLE = {
     "number": 3,
+    "status": "published",
     "published": True,
+    "title": "Intent and incitement weigh double",
+    "rationale": "Signs of intent are the most direct warning; the backtest agrees (AUC +0.01).",
+    "based_on": 2,
     "fingerprint": "901c7029b48d6866bf01cc5d1732a98275948e6839c9916a0883002a988ec898",
     "factor_weights": {"RF1": 1.0, "RF10": 2.0, "RF12": 1.5},
     "indicator_weights": {"1.1": 1.0, "10.1": 2.0, "12.1": 1.0},
@@ -1161,6 +1302,9 @@ METHODOLOGY_VERSION_EXAMPLE = {
     },
     "created_at": "2025-05-02T08:15:00Z",
     "created_by": "ada",
+    "published_at": "2025-05-03T09:00:00Z",
+    "published_by": "ada",
+    "superseded_at": None,
 }
 
 
@@ -1168,9 +1312,10 @@ METHODOLOGY_VERSION_EXAMPLE = {
     tags=["scoring"],
     summary="Methodology versions, newest first",
     description=(
-        "Each is a frozen snapshot of every weight and threshold a scoring run used "
-        "(weights abridged in the example); `published` marks the version of the scores "
-        "users see."
+        "Every weight and threshold of one version of the method (weights abridged in the "
+        "example), with who drafted and published it and why. `published` marks the version "
+        "of the scores users see; superseded versions keep their scores (ask for them with "
+        "`?version=N` on the score endpoints). Drafts are listed for administrators only."
     ),
     parameters=LIST_PARAMETERS,
     responses={200: MethodologyVersionSerializer(many=True), **LIST_RESPONSES},
@@ -1182,7 +1327,7 @@ class MethodologyVersionListView(MethodologyContextMixin, ApiListView):
     ordering = ["-number"]
 
     def get_queryset(self) -> QuerySet[MethodologyVersion]:
-        return selectors.methodology_versions()
+        return selectors.methodology_versions(administrator=_is_administrator(self.request))
 
 
 @extend_schema(
@@ -1196,7 +1341,117 @@ class MethodologyVersionDetailView(MethodologyContextMixin, ApiDetailView):
     serializer_class = MethodologyVersionSerializer
 
     def get_object(self) -> MethodologyVersion:
-        return get_object_or_404(selectors.methodology_versions(), number=self.kwargs["number"])
+        versions = selectors.methodology_versions(administrator=_is_administrator(self.request))
+        return get_object_or_404(versions, number=self.kwargs["number"])
+
+
+def _is_administrator(request: Any) -> bool:
+    return Role.ADMINISTRATOR in user_roles(request.user)
+
+
+class BacktestQuerySerializer(serializers.Serializer):
+    from_ = serializers.IntegerField(
+        required=False, min_value=1900, max_value=2100, help_text="First base year (1994)."
+    )
+    to = serializers.IntegerField(
+        required=False,
+        min_value=1900,
+        max_value=2100,
+        help_text="Last base year (default: the last the episode list covers).",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        renamed = {("from_" if key == "from" else key): value for key, value in data.items()}
+        return super().to_internal_value(renamed)
+
+
+class IntervalSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+BACKTEST_EXAMPLE = {
+    "version": 1,
+    "first_year": 1994,
+    "last_year": 2012,
+    "country_years": 3063,
+    "positives": 52,
+    "onsets": 29,
+    "auc": 0.854,
+    "auc_range": [0.825, 0.885],
+    "recall_at": {"10": 0.29, "20": 0.52, "30": 0.69},
+    "recall_range": {"10": [0.2, 0.38], "20": [0.43, 0.6], "30": [0.63, 0.77]},
+    "precision_at": {"10": 0.08, "20": 0.07, "30": 0.06},
+    "precision_range": {"10": [0.05, 0.1], "20": [0.05, 0.09], "30": [0.05, 0.08]},
+    "years": [{"base_year": 1994, "countries": 160, "onsets": 3, "auc": 0.93, "hits": {"30": 3}}],
+    "onset_ranks": [
+        {
+            "country": "RWA",
+            "year": 1994,
+            "rank_one_year_before": 6,
+            "rank_two_years_before": 9,
+            "ranked_one_year_before": 160,
+            "ranked_two_years_before": 159,
+        }
+    ],
+    "notes": [],
+}
+
+
+class BacktestUnavailable(APIException):
+    """No backtest for these years or this version (no scores, no episode list): 400."""
+
+    status_code = 400
+    default_code = "backtest_unavailable"
+
+
+@extend_schema(
+    tags=["scoring"],
+    summary="A methodology version's backtest against mass-killing onsets",
+    description=(
+        "Every country's December score of each base year ranked against an onset of a "
+        "mass-killing episode in the next two years (the episode list of the public data "
+        "folder). AUC, recall and precision in the top 10/20/30 with 95 % bootstrap ranges "
+        "over base years, per-year figures, and each onset with its country's earlier ranks "
+        "(years abridged in the example). Drafts for administrators only."
+    ),
+    parameters=[
+        path_parameter("number", "Methodology version number.", 1),
+        OpenApiParameter(
+            "from",
+            OpenApiTypes.INT,
+            description="First base year (default 1994).",
+            examples=[OpenApiExample("1994", value=1994)],
+        ),
+        OpenApiParameter(
+            "to",
+            OpenApiTypes.INT,
+            description="Last base year (default: the last the episode list covers).",
+            examples=[OpenApiExample("2012", value=2012)],
+        ),
+    ],
+    responses={200: OpenApiTypes.OBJECT, **error_responses(400, 404, *READ_ERRORS)},
+    examples=[OpenApiExample("Version 1", value=BACKTEST_EXAMPLE, response_only=True)],
+)
+class MethodologyBacktestView(ThrottleRefusedCallersMixin, generics.GenericAPIView):
+    permission_classes = [RolePermission]
+    renderer_classes = [JSONRenderer]
+
+    def get(self, request: Request, number: int) -> Response:
+        versions = selectors.methodology_versions(administrator=_is_administrator(request))
+        version = get_object_or_404(versions, number=number)
+        query = BacktestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            result = history.run_backtest(
+                version,
+                first_year=query.validated_data.get("from_"),
+                last_year=query.validated_data.get("to"),
+            )
+        except (history.HistoryError, ValueError) as exc:
+            raise BacktestUnavailable(str(exc)) from exc
+        return Response({"version": version.number, **result.as_dict()})
 
 
 # --- Schema and documentation ----------------------------------------------------------

@@ -47,6 +47,11 @@ urlpatterns = [
         api.MethodologyVersionDetailView.as_view(),
         name="methodologyversion-detail",
     ),
+    path(
+        "methodology-versions/<int:number>/backtest/",
+        api.MethodologyBacktestView.as_view(),
+        name="methodologyversion-backtest",
+    ),
     path("schema/", api.ApiSchemaView.as_view(), name="schema"),
     path("docs/", api.ApiDocsView.as_view(), name="docs"),
 ]

@@ -19,25 +19,22 @@ class CrimeGroup(models.TextChoices):
 
 
 class RiskFactor(models.Model):
-    """One of the 14 risk factors of the UN Framework of Analysis, with its editable weight."""
+    """One of the 14 risk factors of the UN Framework of Analysis.
+
+    Its weight is not here: weights belong to a methodology version.
+    """
 
     number = models.PositiveSmallIntegerField(unique=True)
     code = models.CharField(max_length=8, unique=True)
     title = models.CharField(max_length=200)
     group = models.CharField(max_length=30, choices=CrimeGroup.choices)
     summary = models.TextField(blank=True)
-    weight = models.FloatField(
-        default=1.0, help_text="Relative weight W_f of the factor in the crime-specific scores."
-    )
     note = models.TextField(
         blank=True, help_text="Verification notes on the factor's indicator list."
     )
 
     class Meta:
         ordering = ["number"]
-        constraints = [
-            models.CheckConstraint(condition=Q(weight__gte=0), name="risk_factor_weight_gte_0"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
@@ -57,34 +54,15 @@ class Indicator(models.Model):
         default=0, help_text="Order within the factor (the number after the dot)."
     )
     label = models.TextField()
-    weight = models.FloatField(
-        default=1.0, help_text="Relative weight w_i of the indicator within its factor."
-    )
-    staleness_days = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        help_text=f"Observations older than this are ignored (blank: {DEFAULT_STALENESS_DAYS}).",
-    )
     verification = models.CharField(
         max_length=20, choices=Verification.choices, default=Verification.RECALLED
     )
 
     class Meta:
         ordering = ["factor__number", "position"]
-        constraints = [
-            models.CheckConstraint(condition=Q(weight__gte=0), name="indicator_weight_gte_0"),
-            models.CheckConstraint(
-                condition=Q(staleness_days__isnull=True) | Q(staleness_days__gt=0),
-                name="indicator_staleness_positive",
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.label[:60]}"
-
-    @property
-    def effective_staleness_days(self) -> int:
-        return self.staleness_days or DEFAULT_STALENESS_DAYS
 
 
 class DataSet(models.Model):
@@ -197,50 +175,37 @@ class Observation(models.Model):
         return self.dataset_id is not None
 
 
-class ScoringSettings(models.Model):
-    """The editable level thresholds and coverage floor (a single row, pk=1)."""
-
-    moderate_from = models.FloatField(default=25.0)
-    high_from = models.FloatField(default=50.0)
-    very_high_from = models.FloatField(default=75.0)
-    min_coverage = models.FloatField(
-        default=0.15,
-        help_text=(
-            "Scores with less coverage are shown as 'insufficient data'. The public data sets "
-            "inform about a third of the indicators, so 15 % asks for about half of what they give."
-        ),
-    )
-
-    class Meta:
-        verbose_name = "scoring settings"
-        verbose_name_plural = "scoring settings"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(moderate_from__gt=0)
-                & Q(high_from__gt=models.F("moderate_from"))
-                & Q(very_high_from__gt=models.F("high_from"))
-                & Q(very_high_from__lt=100),
-                name="scoring_settings_thresholds_increasing",
-            ),
-            models.CheckConstraint(
-                condition=Q(min_coverage__gte=0) & Q(min_coverage__lte=1),
-                name="scoring_settings_min_coverage_0_1",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return (
-            f"levels at {self.moderate_from:g}/{self.high_from:g}/{self.very_high_from:g}, "
-            f"coverage floor {self.min_coverage:.0%}"
-        )
-
-
 class MethodologyVersion(models.Model):
-    """A frozen snapshot of every weight and threshold that a scoring run used."""
+    """Every weight and threshold scores are computed under: one version of the method.
+
+    A version is drafted (its weights edited through ``indicators.methodology``), then
+    published with a written rationale (every score is recomputed under it and it
+    becomes the one analysts see), and superseded when another is published. Scores of
+    earlier versions stay stored and viewable. Only one version is published at a time.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        SUPERSEDED = "superseded", "Superseded"
+        DISCARDED = "discarded", "Discarded"
 
     number = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    title = models.CharField(max_length=120, blank=True, help_text="A short name for it.")
+    rationale = models.TextField(
+        blank=True, help_text="Why these weights: required to publish, kept for the record."
+    )
+    based_on = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The version it was drafted from (what its changes are measured against).",
+    )
     fingerprint = models.CharField(
-        max_length=64, unique=True, help_text="SHA-256 of the snapshot; equal snapshots share it."
+        max_length=64, blank=True, help_text="SHA-256 of the weights and thresholds."
     )
     factor_weights = models.JSONField(help_text='{"RF1": 1.0, ...}')
     indicator_weights = models.JSONField(help_text='{"1.1": 1.0, ...}')
@@ -250,12 +215,118 @@ class MethodologyVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="published"),
+                name="one_published_methodology",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"Methodology v{self.number}"
+        return f"Methodology v{self.number}" + (f" ({self.title})" if self.title else "")
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class MethodologyEvent(models.Model):
+    """The audit log of the methodology: who did what to which version, when and why."""
+
+    class Kind(models.TextChoices):
+        DRAFTED = "drafted", "Drafted"
+        EDITED = "edited", "Edited"
+        PREVIEW_REQUESTED = "preview_requested", "Preview requested"
+        PREVIEWED = "previewed", "Previewed"
+        PUBLISH_REQUESTED = "publish_requested", "Publication requested"
+        PUBLISHED = "published", "Published"
+        PUBLISH_FAILED = "publish_failed", "Publication failed"
+        SUPERSEDED = "superseded", "Superseded"
+        ROLLED_BACK = "rolled_back", "Rolled back to"
+        DISCARDED = "discarded", "Discarded"
+        CALIBRATED = "calibrated", "Calibration suggested"
+
+    version = models.ForeignKey(MethodologyVersion, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    at = models.DateTimeField()
+    note = models.TextField(blank=True, help_text="The rationale or reason given.")
+    changes = models.JSONField(
+        default=dict, blank=True, help_text="What changed: {section: {code: [old, new]}}."
+    )
+    moved = models.JSONField(
+        default=list, blank=True, help_text="Countries whose latest score or level moved."
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["version", "at"])]
+
+    def __str__(self) -> str:
+        return f"v{self.version.number} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class MethodologyJob(models.Model):
+    """Work on a version a worker does: a preview, a publication or a calibration.
+
+    The database is the queue: claimed with a conditional UPDATE and a lease, drained on
+    commit and by the beat sweep, its outcome (figures or the error) kept on the row.
+    """
+
+    class Kind(models.TextChoices):
+        PREVIEW = "preview", "Preview"
+        PUBLISH = "publish", "Publication"
+        CALIBRATE = "calibrate", "Calibration"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(MethodologyVersion, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    requested_at = models.DateTimeField()
+    note = models.TextField(blank=True, help_text="For a publication: its rationale.")
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                condition=Q(status__in=["pending", "running"]),
+                name="methodology_job_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of v{self.version.number} ({self.status})"
 
 
 class ScoringRun(models.Model):
@@ -337,7 +408,10 @@ class RiskScore(models.Model):
     methodology = models.ForeignKey(
         MethodologyVersion, on_delete=models.PROTECT, related_name="scores", db_index=False
     )
-    run = models.ForeignKey(ScoringRun, on_delete=models.PROTECT, related_name="scores")
+    # Read through (methodology, period): an index on run alone would only slow the writes.
+    run = models.ForeignKey(
+        ScoringRun, on_delete=models.PROTECT, related_name="scores", db_index=False
+    )
     overall = models.FloatField(null=True, blank=True)
     genocide = models.FloatField(null=True, blank=True)
     crimes_against_humanity = models.FloatField(null=True, blank=True)
@@ -373,8 +447,9 @@ class RiskScore(models.Model):
     class Meta:
         ordering = ["country", "period"]
         constraints = [
+            # Leads with country, so it also serves a country's history under a version.
             models.UniqueConstraint(
-                fields=["methodology", "country", "period"],
+                fields=["country", "methodology", "period"],
                 name="risk_score_unique_per_methodology",
             ),
             models.CheckConstraint(
@@ -393,10 +468,7 @@ class RiskScore(models.Model):
                 )
             ),
         ]
-        indexes = [
-            models.Index(fields=["methodology", "period"]),
-            models.Index(fields=["country", "methodology", "period"]),
-        ]
+        indexes = [models.Index(fields=["methodology", "period"])]
 
     def __str__(self) -> str:
         return f"{self.country_id} {self.period}: {self.overall}"
@@ -516,3 +588,90 @@ class ObservationUpload(models.Model):
     def recompute_reason(self) -> str:
         """The reason its recompute requests give, so that its page can follow them."""
         return f"upload {self.pk}"
+
+
+class SituationProfile(models.Model):
+    """A named weight overlay for a kind of situation, e.g. "election period".
+
+    Its multipliers apply on top of the published version's weights for a country
+    assigned to it; the result is shown beside the standard score, labelled, never
+    instead of it.
+    """
+
+    name = models.CharField(max_length=80, unique=True)
+    description = models.TextField(help_text="What situation it is for, and why these weights.")
+    factor_multipliers = models.JSONField(
+        default=dict, blank=True, help_text='{"RF8": 2.0}: the factor counts twice as much.'
+    )
+    indicator_multipliers = models.JSONField(
+        default=dict, blank=True, help_text='{"8.8": 3.0}: the indicator counts three times.'
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProfileAssignment(models.Model):
+    """A situation profile applied to one country for a span of time, with a reason."""
+
+    profile = models.ForeignKey(
+        SituationProfile, on_delete=models.PROTECT, related_name="assignments"
+    )
+    country = models.ForeignKey(
+        Country, on_delete=models.CASCADE, related_name="profile_assignments"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True, help_text="Empty while it lasts.")
+    justification = models.TextField(help_text="Why this country is in this situation.")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["country", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="profile_assignment_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(justification=""), name="profile_assignment_justified"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile} for {self.country_id} from {self.starts_on}"
+
+
+class SituationScore(models.Model):
+    """A country's score under a situation profile's overlay, for one month end."""
+
+    assignment = models.ForeignKey(
+        ProfileAssignment, on_delete=models.CASCADE, related_name="scores"
+    )
+    methodology = models.ForeignKey(MethodologyVersion, on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    overall = models.FloatField(null=True, blank=True)
+    overall_crime = models.CharField(max_length=30, blank=True)
+    level = models.CharField(max_length=20, choices=RiskLevel.choices)
+    coverage = models.FloatField()
+
+    class Meta:
+        ordering = ["assignment", "period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "methodology", "period"],
+                name="situation_score_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} {self.period}: {self.overall}"

@@ -94,15 +94,11 @@ class DatasetResult:
 class ImportResult:
     data_dir: Path
     datasets: list[DatasetResult]
-    staleness_set: list[str] = field(default_factory=list)
-    """Indicators given the mapping's staleness limit (none was set)."""
 
     @property
     def changed(self) -> bool:
-        return (
-            bool(self.staleness_set)
-            or any(d.created or d.updated or d.deleted for d in self.datasets)
-            or any(d.episodes_created or d.episodes_updated for d in self.datasets)
+        return any(d.created or d.updated or d.deleted for d in self.datasets) or any(
+            d.episodes_created or d.episodes_updated for d in self.datasets
         )
 
 
@@ -198,11 +194,7 @@ def import_public_data(
             dataset.save(update_fields=["report"])
         if episode_file is not None:
             _write_episodes(episode_file, mapping.datasets["episodes"], results["episodes"])
-        result = ImportResult(
-            data_dir=folder,
-            datasets=list(results.values()),
-            staleness_set=_set_staleness(mapping),
-        )
+        result = ImportResult(data_dir=folder, datasets=list(results.values()))
         if result.changed:
             services.schedule_full_recompute(reason="public data imported")
     report("done", steps, steps)
@@ -260,17 +252,6 @@ def _check_files(folder: Path, mapping: SourceMapping, selected: list[str]) -> N
             )
     if missing:
         raise PublicDataError(missing)
-
-
-def _set_staleness(mapping: SourceMapping) -> list[str]:
-    """Give the mapping's slow-moving indicators its staleness limit where none is set."""
-    changed = []
-    for code, (days, _reason) in mapping.staleness_days.items():
-        if Indicator.objects.filter(code=code, staleness_days__isnull=True).update(
-            staleness_days=days
-        ):
-            changed.append(code)
-    return changed
 
 
 def _indicator_ids(mapping: SourceMapping) -> dict[str, int]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import (
@@ -17,6 +18,7 @@ from django.db.models import (
     Min,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Window,
@@ -29,14 +31,16 @@ from indicators.models import (
     CrimeGroup,
     DataSet,
     Indicator,
+    MethodologyEvent,
     MethodologyVersion,
     Observation,
     ObservationUpload,
+    ProfileAssignment,
     RecomputeRequest,
     RiskFactor,
     RiskScore,
     ScoringRun,
-    ScoringSettings,
+    SituationScore,
 )
 from indicators.scoring import Thresholds, assign_levels
 from indicators.sources.mapping import DatasetInfo, SourceMapping, VariableMapping
@@ -54,69 +58,143 @@ def observations_frame(*, country_ids: Collection[int] | None = None) -> pd.Data
     queryset = Observation.objects.all()
     if country_ids is not None:
         queryset = queryset.filter(country_id__in=list(country_ids))
-    rows = queryset.values_list(
-        "country__iso3", "indicator__code", "observed_on", "value", "overrides_data"
-    )
     if connection.vendor == "postgresql":
-        # COPY streams a million rows as CSV several times faster than a cursor does.
-        sql, params = rows.query.sql_with_params()
-        buffer = io.StringIO()
-        with connection.cursor() as cursor:
-            copy = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
-            cursor.copy_expert(copy.decode(), buffer)
-        buffer.seek(0)
-        frame = pd.read_csv(
-            buffer, names=OBSERVATION_COLUMNS, dtype={"country": str, "indicator": str}
-        )
+        frame = _observations_by_copy(queryset)
     else:
+        rows = queryset.values_list(
+            "country__iso3", "indicator__code", "observed_on", "value", "overrides_data"
+        )
         frame = pd.DataFrame.from_records(
             list(rows.iterator(chunk_size=20_000)), columns=OBSERVATION_COLUMNS
         )
-    # Never fail on one row dated 0204 (a typo that got in before dates were bounded):
-    # it becomes NaT, for the caller to leave out. COPY's text is ISO, parsed as such.
-    frame["observed_on"] = pd.to_datetime(
-        frame["observed_on"],
-        format="ISO8601" if connection.vendor == "postgresql" else None,
-        errors="coerce",
-    )
+        # Never fail on one row dated 0204 (a typo that got in before dates were
+        # bounded): it becomes NaT, for the caller to leave out.
+        frame["observed_on"] = pd.to_datetime(frame["observed_on"], errors="coerce")
+        frame["overrides"] = frame["overrides"].astype(bool)
     frame["value"] = frame["value"].astype(float)
-    frame["overrides"] = frame["overrides"].isin([True, "t", "true", "True"])
     return frame
+
+
+# One row of ``COPY (SELECT country_id, indicator_id, observed_on, value, overrides_data)
+# TO STDOUT (FORMAT binary)``: a field count, then each field's length and big-endian
+# value (bigint, bigint, date as days since 2000-01-01, double, boolean). Every column is
+# NOT NULL and fixed in width, so every row has this one layout.
+_OBSERVATION_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("country_len", ">i4"),
+        ("country_id", ">i8"),
+        ("indicator_len", ">i4"),
+        ("indicator_id", ">i8"),
+        ("day_len", ">i4"),
+        ("day", ">i4"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+        ("overrides_len", ">i4"),
+        ("overrides", ">i1"),
+    ]
+)
+_COPY_BINARY_HEADER = 19  # signature (11 bytes), flags, header extension length
+_COPY_BINARY_TRAILER = 2  # a field count of -1
+_POSTGRES_EPOCH = np.datetime64("2000-01-01", "D")
+# The dates, as days since 2000-01-01, that pandas' nanosecond timestamps can hold.
+_FIRST_DAY_PANDAS_HOLDS = (pd.Timestamp.min.ceil("D").date() - date(2000, 1, 1)).days
+_LAST_DAY_PANDAS_HOLDS = (pd.Timestamp.max.floor("D").date() - date(2000, 1, 1)).days
+
+
+def _observations_by_copy(queryset: QuerySet[Observation]) -> pd.DataFrame:
+    """The observations streamed by a binary COPY of ids, dates, values and flags: no
+    joins, no text to format or parse, several times faster than a cursor for a million
+    rows; codes are looked up afterwards."""
+    numbers = queryset.order_by().values_list(
+        "country_id", "indicator_id", "observed_on", "value", "overrides_data"
+    )
+    sql, params = numbers.query.sql_with_params()
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        copy = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", params)
+        cursor.copy_expert(copy.decode(), buffer)
+    data = buffer.getbuffer()
+    count = (len(data) - _COPY_BINARY_HEADER - _COPY_BINARY_TRAILER) // _OBSERVATION_ROW.itemsize
+    rows = np.frombuffer(data, dtype=_OBSERVATION_ROW, count=count, offset=_COPY_BINARY_HEADER)
+    if count and not (rows["fields"] == 5).all():
+        raise RuntimeError("Unexpected COPY row layout for observations.")
+    iso3 = pd.Series(dict(Country.objects.values_list("id", "iso3")), dtype=object)
+    codes = pd.Series(dict(Indicator.objects.values_list("id", "code")), dtype=object)
+    days = rows["day"].astype(np.int64)
+    # Never fail on one row dated 0204 (a typo that got in before dates were bounded):
+    # it becomes NaT, for the caller to leave out.
+    holdable = (days >= _FIRST_DAY_PANDAS_HOLDS) & (days <= _LAST_DAY_PANDAS_HOLDS)
+    observed_on = (_POSTGRES_EPOCH + np.where(holdable, days, 0)).astype("datetime64[ns]")
+    observed_on[~holdable] = np.datetime64("NaT")
+    return pd.DataFrame(
+        {
+            "country": iso3.reindex(rows["country_id"].astype(np.int64)).to_numpy(),
+            "indicator": codes.reindex(rows["indicator_id"].astype(np.int64)).to_numpy(),
+            "observed_on": observed_on,
+            "value": rows["value"].astype(np.float64),
+            "overrides": rows["overrides"] == 1,
+        },
+        columns=OBSERVATION_COLUMNS,
+    )
 
 
 def factors_frame() -> pd.DataFrame:
-    """Columns: factor (code), group, weight."""
-    rows = RiskFactor.objects.values_list("code", "group", "weight")
-    return pd.DataFrame.from_records(list(rows), columns=["factor", "group", "weight"])
+    """Columns: factor (code), group."""
+    rows = RiskFactor.objects.values_list("code", "group")
+    return pd.DataFrame.from_records(list(rows), columns=["factor", "group"])
 
 
 def indicators_frame() -> pd.DataFrame:
-    """Columns: indicator (code), factor (code), weight, staleness_days."""
+    """Columns: indicator (code), factor (code)."""
     rows = Indicator.objects.annotate(factor_code=F("factor__code")).values_list(
-        "code", "factor_code", "weight", "staleness_days"
+        "code", "factor_code"
     )
-    frame = pd.DataFrame.from_records(
-        list(rows), columns=["indicator", "factor", "weight", "staleness_days"]
+    return pd.DataFrame.from_records(list(rows), columns=["indicator", "factor"])
+
+
+def weights_frames(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The factor and indicator frames with ``version``'s weights and staleness limits.
+
+    A factor or indicator the version does not know (added to the framework after it)
+    weighs 0 under it: a version is frozen, and new parts enter through a new version.
+    """
+    factors = factors_frame()
+    factors["weight"] = factors["factor"].map(version.factor_weights).fillna(0.0).astype(float)
+    indicators = indicators_frame()
+    indicators["weight"] = (
+        indicators["indicator"].map(version.indicator_weights).fillna(0.0).astype(float)
     )
-    staleness = pd.to_numeric(frame["staleness_days"], errors="coerce")
-    frame["staleness_days"] = staleness.fillna(DEFAULT_STALENESS_DAYS).astype(int)
-    return frame
-
-
-def scoring_settings() -> ScoringSettings:
-    """The single settings row, with the documented defaults if nobody has edited it yet."""
-    found = ScoringSettings.objects.filter(pk=1).first()
-    return found or ScoringSettings(pk=1)
-
-
-def scoring_thresholds() -> Thresholds:
-    current = scoring_settings()
-    return Thresholds(
-        moderate_from=current.moderate_from,
-        high_from=current.high_from,
-        very_high_from=current.very_high_from,
-        min_coverage=current.min_coverage,
+    indicators["staleness_days"] = (
+        indicators["indicator"]
+        .map(version.staleness_days)
+        .fillna(DEFAULT_STALENESS_DAYS)
+        .astype(int)
     )
+    return factors, indicators
+
+
+def published_methodology() -> MethodologyVersion | None:
+    """The version analysts see: the one published (None before the first)."""
+    return MethodologyVersion.objects.filter(status=MethodologyVersion.Status.PUBLISHED).first()
+
+
+def version_for_viewing(
+    number: str | None, *, administrator: bool = False
+) -> MethodologyVersion | None:
+    """The version a page was asked for with ``?version=N`` (published or superseded;
+    drafts only for administrators), else the published one; None if N is no such
+    version."""
+    if not number:
+        return published_methodology()
+    allowed = [MethodologyVersion.Status.PUBLISHED, MethodologyVersion.Status.SUPERSEDED]
+    if administrator:
+        allowed.append(MethodologyVersion.Status.DRAFT)
+    try:
+        wanted = int(number)
+    except ValueError:
+        return None
+    return MethodologyVersion.objects.filter(number=wanted, status__in=allowed).first()
 
 
 # --- Dashboard -------------------------------------------------------------------------
@@ -183,27 +261,27 @@ class FactorRow:
 def framework_rows(*, methodology: MethodologyVersion | None = None) -> list[FactorRow]:
     """The 14 factors with their indicators in two queries.
 
-    Weights and staleness limits are those frozen in ``methodology`` when given (the
-    published scores' weights), else the current ones in the database.
+    Weights and staleness limits are those of ``methodology`` (default: the published
+    version; with none yet, the equal weights a first version will have).
     """
-    factor_weights = methodology.factor_weights if methodology else {}
-    indicator_weights = methodology.indicator_weights if methodology else {}
-    staleness = methodology.staleness_days if methodology else {}
+    version = methodology or published_methodology()
+    factor_weights = version.factor_weights if version else {}
+    indicator_weights = version.indicator_weights if version else {}
+    staleness = version.staleness_days if version else {}
+    default_weight = 0.0 if version else 1.0
     verification_labels = dict(Indicator.Verification.choices)
     group_labels = dict(CrimeGroup.choices)
     by_factor: dict[int, list[IndicatorRow]] = {}
     for row in Indicator.objects.order_by("factor__number", "position").values(
-        "id", "code", "label", "weight", "staleness_days", "verification", "factor_id"
+        "id", "code", "label", "verification", "factor_id"
     ):
         by_factor.setdefault(row["factor_id"], []).append(
             IndicatorRow(
                 id=row["id"],
                 code=row["code"],
                 label=row["label"],
-                weight=float(indicator_weights.get(row["code"], row["weight"])),
-                staleness_days=int(
-                    staleness.get(row["code"], row["staleness_days"] or DEFAULT_STALENESS_DAYS)
-                ),
+                weight=float(indicator_weights.get(row["code"], default_weight)),
+                staleness_days=int(staleness.get(row["code"], DEFAULT_STALENESS_DAYS)),
                 verification=row["verification"],
                 verification_label=verification_labels.get(
                     row["verification"], row["verification"]
@@ -219,11 +297,11 @@ def framework_rows(*, methodology: MethodologyVersion | None = None) -> list[Fac
             group_label=group_labels.get(row["group"], row["group"]),
             summary=row["summary"],
             note=row["note"],
-            weight=float(factor_weights.get(row["code"], row["weight"])),
+            weight=float(factor_weights.get(row["code"], default_weight)),
             indicators=by_factor.get(row["id"], []),
         )
         for row in RiskFactor.objects.order_by("number").values(
-            "id", "code", "title", "group", "summary", "note", "weight"
+            "id", "code", "title", "group", "summary", "note"
         )
     ]
 
@@ -973,8 +1051,114 @@ def scoring_runs() -> QuerySet[ScoringRun]:
     return ScoringRun.objects.select_related("methodology")
 
 
-def methodology_versions() -> QuerySet[MethodologyVersion]:
-    return MethodologyVersion.objects.select_related("created_by")
+def methodology_events(
+    *,
+    version: MethodologyVersion | None = None,
+    administrator: bool = False,
+    limit: int | None = None,
+) -> list[MethodologyEvent]:
+    """The audit log, newest first (of one version, or all); events of drafts and
+    discarded versions for administrators only. One query."""
+    events = MethodologyEvent.objects.select_related("version", "actor").order_by("-at", "-pk")
+    if version is not None:
+        events = events.filter(version=version)
+    if not administrator:
+        events = events.filter(
+            version__status__in=[
+                MethodologyVersion.Status.PUBLISHED,
+                MethodologyVersion.Status.SUPERSEDED,
+            ]
+        )
+    return list(events[:limit] if limit else events)
+
+
+@dataclass(frozen=True)
+class SituationView:
+    """A situation profile assigned to a country, with its latest score under it."""
+
+    profile: str
+    description: str
+    starts_on: date
+    ends_on: date | None
+    justification: str
+    period: date | None
+    overall: float | None
+    level: str | None
+    overall_crime: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "starts_on": self.starts_on.isoformat(),
+            "ends_on": self.ends_on.isoformat() if self.ends_on else None,
+            "justification": self.justification,
+            "period": self.period.isoformat() if self.period else None,
+            "overall": self.overall,
+            "level": self.level,
+        }
+
+
+def situations_of(
+    *,
+    methodology: MethodologyVersion | None,
+    countries: Collection[str] | None = None,
+    on: date | None = None,
+) -> dict[str, list[SituationView]]:
+    """ISO3 -> the situation profiles assigned to it (those covering the month end ``on``
+    when given), each with its latest score under ``methodology`` up to ``on``. Two
+    queries for any number of countries."""
+    assignments = ProfileAssignment.objects.select_related("profile", "country").order_by(
+        "country__iso3", "-starts_on"
+    )
+    if countries is not None:
+        assignments = assignments.filter(country__iso3__in=list(countries))
+    if on is not None:
+        assignments = assignments.filter(starts_on__lte=on).filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gte=on.replace(day=1))
+        )
+    assignments = list(assignments)
+    if not assignments:
+        return {}
+    latest: dict[int, tuple[date, float | None, str, str]] = {}
+    scores = SituationScore.objects.filter(assignment__in=assignments, methodology=methodology)
+    if on is not None:
+        scores = scores.filter(period__lte=on)
+    for assignment_id, period, overall, level, crime in scores.order_by("period").values_list(
+        "assignment_id", "period", "overall", "level", "overall_crime"
+    ):
+        latest[assignment_id] = (period, overall, level, crime)
+    found: dict[str, list[SituationView]] = {}
+    for a in assignments:
+        period, overall, level, crime = latest.get(a.pk, (None, None, None, None))
+        found.setdefault(a.country.iso3, []).append(
+            SituationView(
+                profile=a.profile.name,
+                description=a.profile.description,
+                starts_on=a.starts_on,
+                ends_on=a.ends_on,
+                justification=a.justification,
+                period=period,
+                overall=overall,
+                level=level,
+                overall_crime=crime,
+            )
+        )
+    return found
+
+
+def country_names() -> dict[str, str]:
+    """ISO3 -> name of every country, in one query."""
+    return dict(Country.objects.values_list("iso3", "name"))
+
+
+def methodology_versions(*, administrator: bool = False) -> QuerySet[MethodologyVersion]:
+    """Published and superseded versions (and drafts, for administrators), with people."""
+    shown = [MethodologyVersion.Status.PUBLISHED, MethodologyVersion.Status.SUPERSEDED]
+    if administrator:
+        shown += [MethodologyVersion.Status.DRAFT, MethodologyVersion.Status.DISCARDED]
+    return MethodologyVersion.objects.filter(status__in=shown).select_related(
+        "created_by", "published_by", "based_on"
+    )
 
 
 # --- Uploads ---------------------------------------------------------------------------

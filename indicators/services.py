@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import re
@@ -23,14 +21,15 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework.authtoken.models import Token
 
 from countries.models import Country
-from indicators import bulk, scoring, selectors
+from indicators import bulk, scoring, selectors, situations
+from indicators import methodology as methodology_service
 from indicators.models import (
     RISK_SCORE_NUMBER_FIELDS,
     CrimeGroup,
@@ -76,10 +75,10 @@ def load_framework(*, path: Path | None = None) -> FrameworkLoadResult:
     """Create or update risk factors and indicators from the framework YAML file.
 
     Idempotent: codes are the keys, so reloading never duplicates. Texts, groups and
-    verification status follow the file; weights and staleness limits are set only when
-    a factor or indicator is created, so an administrator's edits survive a reload. The
-    result lists every field a reload changed. Raises ``FrameworkError`` (and writes
-    nothing) if the file is malformed.
+    verification status follow the file; weights and staleness limits belong to
+    methodology versions, which a reload never touches. The result lists every field a
+    reload changed. Raises ``FrameworkError`` (and writes nothing) if the file is
+    malformed.
     """
     document = yaml.safe_load((path or settings.FRAMEWORK_FILE).read_text(encoding="utf-8"))
     factors = _parse_framework(document)
@@ -676,70 +675,6 @@ def _parse_value(raw: Any, scale: Scale) -> float | str:
 # --- Methodology versions --------------------------------------------------------------
 
 
-def current_methodology(*, created_by: AbstractBaseUser | None = None) -> MethodologyVersion:
-    """The version matching today's weights and thresholds, created if it is new.
-
-    Equal snapshots share a fingerprint, so an unchanged configuration reuses its version
-    and going back to earlier weights reuses the earlier version.
-    """
-    factors = selectors.factors_frame()
-    indicators = selectors.indicators_frame()
-    thresholds = selectors.scoring_thresholds()
-    snapshot = {
-        "factor_weights": dict(
-            zip(factors["factor"], factors["weight"].astype(float), strict=True)
-        ),
-        "indicator_weights": dict(
-            zip(indicators["indicator"], indicators["weight"].astype(float), strict=True)
-        ),
-        "staleness_days": dict(
-            zip(
-                indicators["indicator"],
-                indicators["staleness_days"].astype(int).tolist(),
-                strict=True,
-            )
-        ),
-        "thresholds": {
-            "moderate_from": thresholds.moderate_from,
-            "high_from": thresholds.high_from,
-            "very_high_from": thresholds.very_high_from,
-            "min_coverage": thresholds.min_coverage,
-        },
-    }
-    fingerprint = hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
-    found = MethodologyVersion.objects.filter(fingerprint=fingerprint).first()
-    if found:
-        return found
-    user = created_by if created_by is not None and created_by.is_authenticated else None
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                number = (MethodologyVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
-                return MethodologyVersion.objects.create(
-                    number=number, fingerprint=fingerprint, created_by=user, **snapshot
-                )
-        except IntegrityError:
-            # Another process created this snapshot, or took the number: look again.
-            found = MethodologyVersion.objects.filter(fingerprint=fingerprint).first()
-            if found:
-                return found
-    raise RuntimeError("Could not create a methodology version after three attempts.")
-
-
-def _thresholds_of(version: MethodologyVersion) -> scoring.Thresholds:
-    return scoring.Thresholds(**version.thresholds)
-
-
-def _weights_of(version: MethodologyVersion) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The factor and indicator frames with the weights frozen in ``version``."""
-    factors = selectors.factors_frame()
-    factors["weight"] = factors["factor"].map(version.factor_weights).astype(float)
-    indicators = selectors.indicators_frame()
-    indicators["weight"] = indicators["indicator"].map(version.indicator_weights).astype(float)
-    indicators["staleness_days"] = indicators["indicator"].map(version.staleness_days)
-    return factors, indicators
-
-
 # --- Scores ----------------------------------------------------------------------------
 
 # Any constant will do, as long as nothing else takes the same advisory lock.
@@ -751,16 +686,19 @@ def refresh_scores(
     countries: Collection[str] | None = None,
     periods: Collection[date] | None = None,
     today: date | None = None,
+    methodology: MethodologyVersion | None = None,
 ) -> ScoringRun:
-    """Recompute scores under the current methodology and store them; returns the run.
+    """Recompute scores under ``methodology`` (default: the published version, which
+    is created as v1 when there is none) and store them; returns the run.
 
     Scores every month end from the first observation (not before January of
     ``settings.SCORES_FROM_YEAR``) to the last complete month, never a month that has
     not ended, for the given ISO3 ``countries`` (default: all). ``periods`` limits which
     month ends are written; the engine still sees the whole history, so changes and z-scores stay
-    right. A one-country refresh becomes a full refresh when its weights differ from
-    those of the last full run, or when it would score a month end after that run's last
-    one, so that every country is scored under the same weights and up to the same month.
+    right. A one-country refresh becomes a full refresh when the last full run was under
+    another version, or when it would score a month end after that run's last one, so
+    that every country is scored under the same weights and up to the same month. Scores
+    are kept per version: a run writes its own version's rows and no other's.
     Scores that the observations no longer back are deleted, even when none are left.
 
     On PostgreSQL, refreshes take turns (a transaction-level advisory lock, taken before
@@ -769,7 +707,7 @@ def refresh_scores(
     else is written and the error is re-raised.
     """
     today = today or timezone.localdate()
-    methodology = current_methodology()
+    methodology = methodology or methodology_service.initial_methodology()
     if countries is not None and not _may_score_alone(methodology, periods, today):
         countries = None
     country_ids = (
@@ -799,10 +737,17 @@ def refresh_scores(
         run.finished_at = timezone.now()
         run.save()
     # After the run row says "succeeded": the alert rules read it.
+    announce_finished_run(run)
+    return run
+
+
+def announce_finished_run(run: ScoringRun) -> None:
+    """Queue what follows a finished scoring run (the alert rules) once the current
+    transaction commits; again after a publication, whose run was a draft's when it
+    finished and is evaluated only once its version is published."""
     transaction.on_commit(
         partial(_queue_hook_tasks, settings.SCORING_RUN_FINISHED_TASKS, run.pk), robust=True
     )
-    return run
 
 
 def _score_and_write(
@@ -817,7 +762,7 @@ def _score_and_write(
     observations = selectors.observations_frame(
         country_ids=None if country_ids is None else list(country_ids.values())
     )
-    factors, indicators = _weights_of(methodology)
+    factors, indicators = selectors.weights_frames(methodology)
     timings["read"] = time.perf_counter() - clock
     run.observations_read = len(observations)
     observations, run.error = _leave_out_misdated(observations, country_ids, today)
@@ -838,7 +783,7 @@ def _score_and_write(
         indicators=indicators,
         factors=factors,
         periods=all_periods,
-        thresholds=_thresholds_of(methodology),
+        thresholds=scoring.Thresholds(**methodology.thresholds),
     )
     timings["score"] = time.perf_counter() - clock
     keep = (
@@ -851,6 +796,14 @@ def _score_and_write(
     run.period_count = len(all_periods) if periods is None else len(set(periods))
     clock = time.perf_counter()
     run.scores_written = _write_scores(run, result, keep, country_ids, periods)
+    situations.score_situations(
+        methodology=methodology,
+        observations=observations,
+        factors=factors,
+        indicators=indicators,
+        periods=all_periods,
+        country_ids=None if country_ids is None else list(country_ids.values()),
+    )
     timings["write"] = time.perf_counter() - clock
 
 
@@ -910,8 +863,8 @@ def _may_score_alone(
     methodology: MethodologyVersion, periods: Collection[date] | None, today: date
 ) -> bool:
     """Can a one-country run keep to that country without leaving it out of step?"""
-    latest = _latest_full_run()
-    if latest is None or latest.methodology_id != methodology.pk:
+    latest = _latest_full_run(methodology)
+    if latest is None:
         return False
     last_period = max(periods) if periods else scoring.last_complete_month_end(today)
     return latest.period_end is not None and last_period <= latest.period_end
@@ -921,8 +874,9 @@ def refresh_scores_if_stale(*, today: date | None = None) -> ScoringRun | None:
     """A full refresh, unless the last full run already scored today's data under
     today's weights up to the last complete month; returns the new run, or None."""
     today = today or timezone.localdate()
-    latest = _latest_full_run()
-    if latest is not None and latest.methodology_id == current_methodology().pk:
+    version = methodology_service.initial_methodology()
+    latest = _latest_full_run(version)
+    if latest is not None:
         observations = Observation.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
         expected_end = scoring.last_complete_month_end(today)
         if (
@@ -935,23 +889,20 @@ def refresh_scores_if_stale(*, today: date | None = None) -> ScoringRun | None:
 
 
 def latest_full_run() -> ScoringRun | None:
-    """The latest successful full scoring run: the one whose scores users see."""
-    return _latest_full_run()
+    """The latest successful full run of the published version: the scores users see."""
+    version = selectors.published_methodology()
+    return _latest_full_run(version) if version else None
 
 
-def _latest_full_run() -> ScoringRun | None:
+def _latest_full_run(version: MethodologyVersion) -> ScoringRun | None:
     return (
-        ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED, countries__isnull=True)
+        ScoringRun.objects.filter(
+            status=ScoringRun.Status.SUCCEEDED, countries__isnull=True, methodology=version
+        )
         .select_related("methodology")
         .order_by("-started_at")
         .first()
     )
-
-
-def published_methodology() -> MethodologyVersion | None:
-    """The methodology of the latest successful full run: the scores users see."""
-    latest = _latest_full_run()
-    return latest.methodology if latest else None
 
 
 def _write_scores(
@@ -974,8 +925,8 @@ def _write_scores(
     table["run_id"] = run.pk
     table["overall_crime"] = scores["overall_crime"]
     table["level"] = scores["level"]
-    table["factor_scores"] = _sparse_dicts(result.factor_scores[keep], drop_zero=False)
-    table["contributions"] = _sparse_dicts(result.contributions[keep], drop_zero=True)
+    table["factor_scores"] = bulk.json_objects(result.factor_scores[keep])
+    table["contributions"] = bulk.json_objects(result.contributions[keep], drop_zero=True)
     with transaction.atomic():
         # Replace the run's scope in one go: no row references a score, and a bulk insert
         # (COPY on PostgreSQL) is about twice as fast as an upsert; the old rows stay
@@ -1002,20 +953,6 @@ def _delete_stale_scores(
 ) -> None:
     """Scores of this methodology and scope that ``run`` did not write (their data went)."""
     _scores_in_scope(run, country_ids, periods).exclude(run=run).delete()
-
-
-def _sparse_dicts(frame: pd.DataFrame, *, drop_zero: bool) -> list[dict[str, float]]:
-    """Each row as {column: value} without NaN (and without zeros when asked), rounded."""
-    codes = list(frame.columns)
-    rows = frame.round(4).to_numpy().tolist()
-    return [
-        {
-            code: value
-            for code, value in zip(codes, row, strict=True)
-            if value == value and not (drop_zero and value == 0)
-        }
-        for row in rows
-    ]
 
 
 # --- API tokens ------------------------------------------------------------------------

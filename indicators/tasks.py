@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from indicators import services, uploads
+from indicators import methodology_jobs, services, uploads
 
 
 @shared_task(ignore_result=True)
@@ -15,6 +15,11 @@ def recompute_all_scores() -> None:
 @shared_task(ignore_result=True)
 def drain_recompute_requests() -> None:
     services.drain_recompute_requests()
+
+
+@shared_task(ignore_result=True)
+def run_methodology_jobs() -> None:
+    methodology_jobs.run_methodology_jobs()
 
 
 @shared_task(ignore_result=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from indicators import upload_views, views
+from indicators import methodology_views, upload_views, views
 
 urlpatterns = [
     path("", views.OverviewView.as_view(), name="overview"),
@@ -25,6 +25,26 @@ urlpatterns = [
     path("compare/", views.CompareView.as_view(), name="compare"),
     path("factors/<str:code>/", views.FactorView.as_view(), name="factor"),
     path("methodology/", views.MethodologyView.as_view(), name="methodology"),
+    path(
+        "methodology/versions/",
+        methodology_views.VersionListView.as_view(),
+        name="methodology-versions",
+    ),
+    path(
+        "methodology/versions/<int:number>/",
+        methodology_views.VersionDetailView.as_view(),
+        name="methodology-version",
+    ),
+    path(
+        "methodology/backtest/",
+        methodology_views.BacktestView.as_view(),
+        name="methodology-backtest",
+    ),
+    path(
+        "methodology/calibration/",
+        methodology_views.CalibrationView.as_view(),
+        name="methodology-calibration",
+    ),
     path("observations/new/", views.ObservationCreateView.as_view(), name="observation-new"),
     path(
         "observations/upload/",

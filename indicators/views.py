@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -29,9 +29,10 @@ from django.views.generic import FormView, TemplateView
 from countries import selectors as country_selectors
 from countries.models import Country
 from indicators import charts, login_throttle, scoring, selectors, services
+from indicators import methodology as methodology_service
 from indicators.forms import AssessmentForm, ThrottledAuthenticationForm
 from indicators.models import MethodologyVersion, RiskFactor
-from indicators.roles import Role, RoleRequiredMixin
+from indicators.roles import Role, RoleRequiredMixin, has_role
 from indicators.sources import mapping
 
 MAX_COMPARED = 8
@@ -64,13 +65,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def _thresholds(methodology: MethodologyVersion | None) -> dict[str, float]:
     if methodology is not None:
         return dict(methodology.thresholds)
-    current = selectors.scoring_settings()
-    return {
-        "moderate_from": current.moderate_from,
-        "high_from": current.high_from,
-        "very_high_from": current.very_high_from,
-        "min_coverage": current.min_coverage,
-    }
+    return dict(methodology_service.DEFAULT_THRESHOLDS)
 
 
 class ThrottledLoginView(LoginView):
@@ -101,7 +96,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
         if crime not in charts.CRIMES:
             messages.warning(self.request, "Unknown crime type; showing the overall score.")
             crime = "overall"
-        methodology = services.published_methodology()
+        methodology = selectors.published_methodology()
         context.update(
             country=None,  # no one country: the open-alerts partial lists them all
             crime=crime,
@@ -150,6 +145,7 @@ class OverviewView(RoleRequiredMixin, TemplateView):
             movers_3m=_movers(scores, "change_3m"),
             movers_12m=_movers(scores, "change_12m"),
             insufficient=sum(1 for row in rows if row["level"] == "insufficient_data"),
+            situations=selectors.situations_of(methodology=methodology, on=period),
         )
         return context
 
@@ -174,7 +170,12 @@ class CountryView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         country = get_object_or_404(Country, iso3=str(kwargs["iso3"]).upper())
-        methodology = services.published_methodology()
+        administrator = has_role(self.request.user, Role.ADMINISTRATOR)
+        asked = self.request.GET.get("version")
+        methodology = selectors.version_for_viewing(asked, administrator=administrator)
+        if asked and methodology is None:
+            raise Http404("No such methodology version to show.")
+        published = selectors.published_methodology() if asked else methodology
         framework = selectors.framework_rows(methodology=methodology)
         statuses = selectors.country_indicator_status(
             country=country,
@@ -192,6 +193,13 @@ class CountryView(RoleRequiredMixin, TemplateView):
         context.update(
             country=country,
             methodology=methodology,
+            published_methodology=published,
+            viewing_other_version=methodology is not None and methodology != published,
+            versions=[
+                v
+                for v in selectors.methodology_versions(administrator=administrator)
+                if v.status != "discarded"
+            ],
             latest=latest,
             factors=[
                 {
@@ -211,6 +219,9 @@ class CountryView(RoleRequiredMixin, TemplateView):
             ],
             observation_count=sum(s.observations for f in statuses.values() for s in f),
             episodes=country_selectors.mass_killing_episodes(country=country),
+            situations=selectors.situations_of(
+                methodology=methodology, countries=[country.iso3]
+            ).get(country.iso3, []),
         )
         if latest is None:
             return context
@@ -351,7 +362,7 @@ class CountryScoresCsvView(RoleRequiredMixin, View):
 
     def get(self, request: HttpRequest, iso3: str) -> HttpResponse:
         country = get_object_or_404(Country, iso3=iso3.upper())
-        methodology = services.published_methodology()
+        methodology = selectors.published_methodology()
         history = (
             selectors.country_score_history(methodology=methodology, country=country)
             if methodology
@@ -488,7 +499,7 @@ class CompareView(RoleRequiredMixin, TemplateView):
         if unknown:
             messages.warning(self.request, f"Unknown country code(s): {', '.join(unknown)}.")
         countries = list(Country.objects.filter(iso3__in=[c for c in codes if c in names]))
-        methodology = services.published_methodology()
+        methodology = selectors.published_methodology()
         context.update(countries=countries, methodology=methodology)
         if not countries or methodology is None:
             return context
@@ -525,7 +536,7 @@ class FactorView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         factor = get_object_or_404(RiskFactor, code=str(kwargs["code"]).upper())
-        methodology = services.published_methodology()
+        methodology = selectors.published_methodology()
         coverage = selectors.coverage_report(factor_codes=[factor.code])
         context.update(factor=factor, methodology=methodology, coverage=coverage.factors[0])
         bounds = selectors.score_period_range(methodology=methodology) if methodology else None
@@ -538,7 +549,7 @@ class FactorView(RoleRequiredMixin, TemplateView):
         context.update(
             period=bounds[1],
             rows=_records(ranking),
-            weight=methodology.factor_weights.get(factor.code, factor.weight),
+            weight=methodology.factor_weights.get(factor.code, 0.0),
         )
         return context
 
@@ -550,7 +561,7 @@ class MethodologyView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        methodology = services.published_methodology()
+        methodology = selectors.published_methodology()
         framework = selectors.framework_rows(methodology=methodology)
         context.update(
             methodology=methodology,
@@ -561,6 +572,8 @@ class MethodologyView(RoleRequiredMixin, TemplateView):
             sources=selectors.observation_sources(analysts_only=True),
             public_data=selectors.public_data_sources(mapping=mapping.published_mapping()),
             indicator_labels={i.code: i.label for f in framework for i in f.indicators},
+            versions=list(selectors.methodology_versions())[:10],
+            events=selectors.methodology_events(limit=10),
         )
         return context
 

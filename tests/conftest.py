@@ -82,6 +82,31 @@ def recomputes_requested_after(mark: int) -> list[str]:
     return sorted(iso3 or "all" for iso3 in made.values_list("country__iso3", flat=True))
 
 
+def publish_methodology(
+    *,
+    factor_weights: dict[str, float] | None = None,
+    indicator_weights: dict[str, float] | None = None,
+    staleness_days: dict[str, int] | None = None,
+    thresholds: dict[str, float] | None = None,
+    rationale: str = "Weights for this test.",
+    today: Any = None,
+) -> Any:
+    """Draft a version from the published one with these changes and publish it now,
+    as an administrator would (every score is recomputed under it); returns it."""
+    from indicators import methodology, methodology_jobs
+
+    draft = methodology.create_draft(by=None)
+    methodology.edit_draft(
+        draft,
+        by=None,
+        factor_weights=factor_weights,
+        indicator_weights=indicator_weights,
+        staleness_days=staleness_days,
+        thresholds=thresholds,
+    )
+    return methodology_jobs.publish(draft, by=None, rationale=rationale, today=today)
+
+
 @pytest.fixture
 def analyst(db: None) -> Any:
     return make_user("ana", Role.ANALYST)

@@ -15,6 +15,7 @@ PURE_MODULES = [
     "indicators/scoring.py",
     "indicators/charts.py",
     "indicators/backtest.py",
+    "indicators/backtest_charts.py",
     "indicators/calibration.py",
     "indicators/spreadsheets.py",
     "alerts/rules.py",

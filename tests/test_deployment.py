@@ -38,12 +38,12 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 SETTINGS_FILE = ROOT / "earlywarning" / "settings.py"
 
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "import-public-data", "web", "worker", "beat")
 # Started only after the one-shot ``migrate`` has finished successfully.
 LONG_RUNNING_SERVICES = ("web", "worker", "beat")
 BACKING_SERVICES = ("postgres", "redis", "mailpit")
 # Read by docker-compose.yml itself (interpolation), not by the Django settings.
-COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD"}
+COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "PUBLIC_DATA_HOST_DIR"}
 
 _SETTINGS_READ = re.compile(r"""\benv_(?:str|bool|int|list|date)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 _ENV_LINE = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=")
@@ -261,6 +261,28 @@ def test_migrate_runs_once_and_loads_the_reference_data(services: dict[str, dict
     assert steps == ["migrate", "createcachetable", "load_countries", "load_framework"]
 
 
+def test_the_public_data_is_mounted_read_only_where_the_settings_look(
+    services: dict[str, dict[str, Any]],
+):
+    for name in APP_SERVICES:
+        mounts = [str(entry) for entry in services[name].get("volumes", [])]
+        data = [m for m in mounts if ":/data/public" in m]
+        assert data, f"{name} does not mount the public data: {mounts}"
+        assert data[0].endswith(":/data/public:ro"), f"{name} mounts it writable: {mounts}"
+        assert _environment(services[name])["PUBLIC_DATA_DIR"] == "/data/public"
+
+
+def test_the_public_data_is_imported_after_migrate_and_nothing_waits_for_it(
+    services: dict[str, dict[str, Any]],
+):
+    importer = services["import-public-data"]
+    assert importer["command"] == "python manage.py import_public_data"
+    assert importer["restart"] == "no"
+    assert importer["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in LONG_RUNNING_SERVICES:
+        assert "import-public-data" not in services[name]["depends_on"], name
+
+
 def test_make_run_creates_the_cache_table_right_after_migrating():
     commands = re.findall(r"manage\.py (\w+)", (ROOT / "Makefile").read_text())
     assert commands[commands.index("migrate") + 1] == "createcachetable"
@@ -276,7 +298,8 @@ def test_long_running_services_leave_migrating_to_the_migrate_service(
 
 def test_every_service_but_beat_has_a_healthcheck(services: dict[str, dict[str, Any]]):
     for name, service in services.items():
-        if name in {"beat", "migrate"}:  # nothing to probe: beat serves nothing, migrate exits
+        if name in {"beat", "migrate", "import-public-data"}:
+            # Nothing to probe: beat serves nothing, the one-shots exit.
             continue
         healthcheck = service.get("healthcheck")
         assert healthcheck, f"{name} has no healthcheck"

@@ -11,8 +11,9 @@ from alerts import services, webhook_addresses
 from alerts.models import Alert, Subscription
 from alerts.services import save_subscription
 from countries.models import Country
-from indicators.models import Observation, ScoringSettings
+from indicators.models import Observation
 from indicators.services import record_observations
+from tests.conftest import publish_methodology
 
 TODAY = date(2024, 6, 15)
 NOW = datetime(2024, 6, 15, 12, tzinfo=UTC)
@@ -91,7 +92,7 @@ def subscribe(
 @pytest.fixture
 def scoring(countries: None, framework: None) -> None:
     # Tests use a handful of indicators: let thin coverage still produce levels.
-    ScoringSettings.objects.create(pk=1, min_coverage=0.005)
+    publish_methodology(thresholds={"min_coverage": 0.005})
 
 
 def red_flags(*countries: str) -> list[Alert]:

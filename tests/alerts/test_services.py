@@ -20,11 +20,12 @@ from alerts.models import (
     ScoreBaseline,
 )
 from alerts.transports import TRANSPORTS, TransportError, acknowledgement_token
-from indicators.models import MethodologyVersion, Observation, RiskScore, ScoringRun
+from indicators import methodology
+from indicators.models import Observation, ScoringRun
 from indicators.roles import Role
 from indicators.services import record_observations, refresh_scores
 from tests.alerts.conftest import SCORED_ON, TODAY, observe, subscribe
-from tests.conftest import make_user
+from tests.conftest import make_user, publish_methodology
 
 pytestmark = pytest.mark.usefixtures("scoring")
 
@@ -187,22 +188,27 @@ def test_a_run_evaluated_after_a_newer_one_leaves_the_baseline_alone(focal_point
     assert ScoreBaseline.objects.get().run == newer
 
 
-def test_a_new_methodology_version_is_a_baseline_only(syria_rises):
+def test_a_new_methodology_version_is_a_baseline_only(
+    syria_rises, django_capture_on_commit_callbacks
+):
     services.evaluate_scoring_run(run_id=syria_rises.pk, now=NOW)
     observe("SYR", "1.1", "2024-06-10", 0.95, source="later")
-    run = refresh_scores(today=SCORED_ON)
-    other = MethodologyVersion.objects.create(
-        number=99,
-        fingerprint="other weights",
-        factor_weights={},
-        indicator_weights={},
-        staleness_days={},
-        thresholds={},
-    )
-    ScoringRun.objects.filter(pk=run.pk).update(methodology=other)
-    RiskScore.objects.filter(run=run).update(methodology=other)
+    # New weights: its publication scores everything under a draft first, which warns no
+    # one; once published, that run is evaluated against the old version's baselines.
+    with django_capture_on_commit_callbacks(execute=True):
+        version = publish_methodology(factor_weights={"RF1": 2.0}, today=SCORED_ON)
+    run = ScoringRun.objects.get(methodology=version)
+    assert RunEvaluation.objects.get(run=run).escalations == 0
+    assert ScoreBaseline.objects.get().methodology == version
+    assert not Alert.objects.filter(run=run).exists()
+    assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []  # once only
+
+
+def test_a_drafts_scoring_run_is_not_evaluated(syria_rises):
+    draft = methodology.create_draft(by=None)
+    run = refresh_scores(today=SCORED_ON, methodology=draft)
     assert services.evaluate_scoring_run(run_id=run.pk, now=NOW) == []
-    assert ScoreBaseline.objects.get().methodology == other
+    assert not RunEvaluation.objects.filter(run=run).exists()
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from indicators.models import ScoringRun, ScoringSettings
-from indicators.services import record_observations, refresh_scores
+from indicators.models import ScoringRun
+from indicators.services import record_observations
+from tests.conftest import publish_methodology
 
 # Scores run to the last complete month before TODAY (June 2025); observations are dated
 # before it.
@@ -54,9 +55,9 @@ def scored(countries: None, framework: None) -> ScoringRun:
     A handful of indicators covers little of the framework, so the coverage floor is off:
     the scores get real levels instead of "insufficient data".
     """
-    ScoringSettings.objects.create(pk=1, min_coverage=0.0)
     record_observations(rows=observation_rows(OBSERVATIONS), today=TODAY, recompute=False)
-    return refresh_scores(today=TODAY)
+    version = publish_methodology(thresholds={"min_coverage": 0.0}, today=TODAY)
+    return ScoringRun.objects.get(methodology=version)
 
 
 def token_client(user: Any) -> APIClient:

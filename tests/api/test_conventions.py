@@ -16,8 +16,9 @@ from alerts.models import Alert, Subscription
 from alerts.services import evaluate_red_flags, save_subscription
 from countries.models import Country
 from indicators.api_support import PaginatedCSVRenderer, api_exception_handler
-from indicators.models import Observation, RiskFactor
-from indicators.services import record_observations, refresh_scores
+from indicators.models import Observation
+from indicators.services import record_observations
+from tests.conftest import publish_methodology
 
 from .conftest import TODAY, observation_rows
 
@@ -76,10 +77,8 @@ def test_rates_come_from_the_environment():
 @pytest.fixture
 def list_urls(scored, analyst) -> list[str]:
     # More runs and methodology versions than a page of 2 holds.
-    RiskFactor.objects.filter(code="RF3").update(weight=2.0)
-    refresh_scores(today=TODAY)
-    RiskFactor.objects.filter(code="RF3").update(weight=3.0)
-    refresh_scores(today=TODAY)
+    publish_methodology(factor_weights={"RF3": 2.0}, today=TODAY)
+    publish_methodology(factor_weights={"RF3": 3.0}, today=TODAY)
     Observation.objects.update(recorded_by=analyst)
     for region in ("Africa", "Asia", "Europe"):
         save_subscription(

@@ -57,6 +57,7 @@ def test_every_operation_is_described(analyst_client):
         "/api/v1/scoring-runs/{id}/",
         "/api/v1/methodology-versions/",
         "/api/v1/methodology-versions/{number}/",
+        "/api/v1/methodology-versions/{number}/backtest/",
         "/api/v1/alerts/",
         "/api/v1/alerts/{id}/",
         "/api/v1/alerts/{id}/acknowledge/",

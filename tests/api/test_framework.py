@@ -1,4 +1,4 @@
-"""Risk factors and indicators with their current weights (read-only here)."""
+"""Risk factors and indicators with the published version's weights (read-only here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from indicators.models import Indicator, RiskFactor
+from indicators.models import Indicator
+from tests.conftest import publish_methodology
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +17,11 @@ INDICATORS = "/api/v1/indicators/"
 
 
 def test_risk_factors_with_their_indicators_and_weights(analyst_client, framework):
-    RiskFactor.objects.filter(code="RF10").update(weight=2.5)
-    Indicator.objects.filter(code="10.1").update(weight=3.0, staleness_days=365)
+    publish_methodology(
+        factor_weights={"RF10": 2.5},
+        indicator_weights={"10.1": 3.0},
+        staleness_days={"10.1": 365},
+    )
     body = analyst_client.get(FACTORS).json()
     assert body["count"] == 14
     assert [f["code"] for f in body["results"]][:3] == ["RF1", "RF2", "RF3"]
@@ -40,9 +44,7 @@ def test_risk_factor_filters_ordering_and_detail(analyst_client, framework):
     results = analyst_client.get(FACTORS, {"group": "war_crimes"}).json()["results"]
     codes = [f["code"] for f in results]
     assert codes == ["RF13", "RF14"]
-    RiskFactor.objects.filter(code="RF5").update(weight=9)
-    heaviest = analyst_client.get(FACTORS, {"ordering": "-weight"}).json()["results"][0]
-    assert heaviest["code"] == "RF5"
+    publish_methodology(factor_weights={"RF5": 9})
     assert analyst_client.get(FACTORS + "rf5/").json()["weight"] == 9
     assert analyst_client.get(FACTORS + "RF99/").status_code == 404
     assert analyst_client.get(FACTORS, {"group": "arson"}).status_code == 400
@@ -92,9 +94,8 @@ def test_indicator_detail_and_404(analyst_client, framework):
 def test_indicators_pagination_ordering_and_csv(analyst_client, framework):
     page = analyst_client.get(INDICATORS, {"page_size": 3, "page": 2}).json()
     assert [i["code"] for i in page["results"]] == ["1.4", "1.5", "1.6"]
-    Indicator.objects.filter(code="3.2").update(weight=7)
-    heaviest = analyst_client.get(INDICATORS, {"ordering": "-weight"}).json()["results"][0]
-    assert heaviest["code"] == "3.2"
+    publish_methodology(indicator_weights={"3.2": 7})
+    assert analyst_client.get(INDICATORS + "3.2/").json()["weight"] == 7
     response = analyst_client.get(INDICATORS, {"format": "csv", "factor": "RF1"})
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["code"] for r in rows][:2] == ["1.1", "1.2"]
@@ -115,4 +116,4 @@ def test_weights_are_read_only(client_for, framework, method):
         response = getattr(client, method)(url, {"weight": 5}, format="json")
         assert response.status_code == 405, url
         assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
-    assert RiskFactor.objects.get(code="RF1").weight == 1.0
+    assert client.get(FACTORS + "RF1/").json()["weight"] == 1.0

@@ -8,8 +8,10 @@ import json
 
 import pytest
 
-from indicators.models import RiskFactor, ScoringRun
+from indicators import methodology
+from indicators.models import ScoringRun
 from indicators.services import refresh_scores
+from tests.conftest import publish_methodology
 
 from .conftest import TODAY
 
@@ -21,9 +23,8 @@ VERSIONS = "/api/v1/methodology-versions/"
 
 @pytest.fixture
 def two_versions(scored) -> ScoringRun:
-    """A second full run under new weights, and a one-country run under them."""
-    RiskFactor.objects.filter(code="RF10").update(weight=3.0)
-    refresh_scores(today=TODAY)
+    """A new version published (a full run under its weights), then a one-country run."""
+    publish_methodology(factor_weights={"RF10": 3.0}, today=TODAY)
     return refresh_scores(countries=["SDN"], today=TODAY)
 
 
@@ -34,7 +35,7 @@ def test_runs_newest_first(analyst_client, two_versions, scored):
     assert newest["id"] == two_versions.pk
     assert newest["full"] is False
     assert newest["countries"] == ["SDN"]
-    assert newest["methodology"] == 2
+    assert newest["methodology"] == 3
     oldest = body["results"][-1]
     assert oldest["id"] == scored.pk
     assert oldest["full"] is True
@@ -52,8 +53,8 @@ def test_runs_newest_first(analyst_client, two_versions, scored):
     [
         ({"full": "true"}, 2),
         ({"full": "false"}, 1),
-        ({"methodology": 1}, 1),
-        ({"methodology": 2}, 2),
+        ({"methodology": 2}, 1),
+        ({"methodology": 3}, 2),
         ({"status": "failed"}, 0),
         ({"status": "succeeded", "full": "true"}, 2),
     ],
@@ -83,12 +84,17 @@ def test_run_detail_pagination_ordering_and_csv(analyst_client, two_versions, sc
 
 def test_methodology_versions_newest_first_with_the_published_one(analyst_client, two_versions):
     body = analyst_client.get(VERSIONS).json()
-    assert [v["number"] for v in body["results"]] == [2, 1]
-    latest, first = body["results"]
+    # v1 equal weights (made for the first publication), v2 the test's floor, v3 RF10 x3.
+    assert [v["number"] for v in body["results"]] == [3, 2, 1]
+    latest, earlier, first = body["results"]
+    assert [v["status"] for v in body["results"]] == ["published", "superseded", "superseded"]
     assert latest["published"] is True
-    assert first["published"] is False
+    assert earlier["published"] is False
+    assert (latest["based_on"], latest["rationale"]) == (2, "Weights for this test.")
+    assert latest["published_at"] is not None
+    assert first["title"] == "Equal weights"
     assert latest["factor_weights"]["RF10"] == 3.0
-    assert first["factor_weights"]["RF10"] == 1.0
+    assert earlier["factor_weights"]["RF10"] == 1.0
     assert latest["indicator_weights"]["1.1"] == 1.0
     assert latest["staleness_days"]["1.1"] == 730
     assert latest["thresholds"]["very_high_from"] == 75.0
@@ -99,13 +105,22 @@ def test_methodology_version_detail_ordering_and_csv(analyst_client, two_version
     assert analyst_client.get(f"{VERSIONS}1/").json()["published"] is False
     assert analyst_client.get(f"{VERSIONS}99/").status_code == 404
     ordered = analyst_client.get(VERSIONS, {"ordering": "number"}).json()["results"]
-    assert [v["number"] for v in ordered] == [1, 2]
+    assert [v["number"] for v in ordered] == [1, 2, 3]
     page = analyst_client.get(VERSIONS, {"page_size": 1, "page": 2}).json()
-    assert [v["number"] for v in page["results"]] == [1]
+    assert [v["number"] for v in page["results"]] == [2]
     response = analyst_client.get(VERSIONS, {"format": "csv"})
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [r["number"] for r in rows] == ["2", "1"]
+    assert [r["number"] for r in rows] == ["3", "2", "1"]
     assert json.loads(rows[0]["factor_weights"])["RF10"] == 3.0
+
+
+def test_drafts_are_listed_for_administrators_only(analyst_client, client_for, two_versions):
+    methodology.create_draft(by=None)
+    assert [v["number"] for v in analyst_client.get(VERSIONS).json()["results"]] == [3, 2, 1]
+    assert analyst_client.get(f"{VERSIONS}4/").status_code == 404
+    administrator = client_for("administrator")
+    listed = administrator.get(VERSIONS).json()["results"]
+    assert next((v["number"], v["status"]) for v in listed) == (4, "draft")
 
 
 def test_no_versions_before_the_first_run(analyst_client, framework):

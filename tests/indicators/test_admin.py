@@ -1,7 +1,8 @@
-"""Administrators edit weights in the admin lists; an edit recomputes under a new version."""
+"""The admin: drafts edited through the methodology service, observations through theirs."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -10,17 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from countries.models import Country
+from indicators import methodology, selectors
 from indicators.models import (
     Indicator,
+    MethodologyEvent,
     MethodologyVersion,
     Observation,
-    RiskFactor,
     RiskScore,
     ScoringRun,
 )
 from indicators.services import (
     _queue_hook_tasks,
-    _queue_recompute_drain,
     record_observations,
     refresh_scores,
 )
@@ -60,92 +61,83 @@ def scored() -> ScoringRun:
     return refresh_scores()
 
 
-def changelist_post(model: type, objects, field: str, values: dict[int, object]) -> dict:
+def draft_form(version: MethodologyVersion, **changes: object) -> dict:
     data = {
-        "form-TOTAL_FORMS": str(len(objects)),
-        "form-INITIAL_FORMS": str(len(objects)),
-        "form-MIN_NUM_FORMS": "0",
-        "form-MAX_NUM_FORMS": "1000",
-        "_save": "Save",
+        "title": version.title,
+        "rationale": version.rationale,
+        "factor_weights": json.dumps(version.factor_weights),
+        "indicator_weights": json.dumps(version.indicator_weights),
+        "staleness_days": json.dumps(version.staleness_days),
+        "thresholds": json.dumps(version.thresholds),
     }
-    for n, obj in enumerate(objects):
-        data[f"form-{n}-id"] = str(obj.pk)
-        data[f"form-{n}-{field}"] = str(values.get(obj.pk, getattr(obj, field)))
-    return data
+    return {**data, **{k: json.dumps(v) if isinstance(v, dict) else v for k, v in changes.items()}}
 
 
-def test_editing_a_factor_weight_in_the_list_recomputes_under_a_new_version(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    factors = list(RiskFactor.objects.order_by("number"))
-    rf8 = RiskFactor.objects.get(code="RF8")
-    url = reverse("admin:indicators_riskfactor_changelist")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(
-            url, changelist_post(RiskFactor, factors, "weight", {rf8.pk: 3.0})
-        )
-    assert response.status_code == 302
-    assert callbacks.count(_queue_recompute_drain) == 1  # one per request
-    assert RiskFactor.objects.get(code="RF8").weight == 3.0
-    assert MethodologyVersion.objects.count() == 2
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert latest.is_full
-    assert latest.methodology.factor_weights["RF8"] == 3.0
-    score = RiskScore.objects.get(
-        methodology=latest.methodology, country__iso3="SYR", period=date(2014, 1, 31)
-    )
-    assert score.overall == pytest.approx(100 * (0 + 3 * 1) / 4)
-
-
-def test_editing_an_indicator_weight_in_the_list_recomputes(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    indicators = list(Indicator.objects.select_related("factor")[:100])
-    first = indicators[0]
-    url = reverse("admin:indicators_indicator_changelist")
-    data = changelist_post(Indicator, indicators, "weight", {first.pk: 0.5})
-    for n, obj in enumerate(indicators):
-        data[f"form-{n}-staleness_days"] = str(obj.staleness_days or "")
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(url, data)
-    assert response.status_code == 302
-    assert callbacks.count(_queue_recompute_drain) == 1  # one per request
-    assert (
-        ScoringRun.objects.order_by("-started_at").first().methodology.indicator_weights[first.code]
-        == 0.5
-    )
-
-
-def test_saving_without_changing_a_weight_does_not_recompute(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    factor = RiskFactor.objects.get(code="RF1")
-    url = reverse("admin:indicators_riskfactor_change", args=[factor.pk])
-    data = {
-        "number": factor.number,
-        "code": factor.code,
-        "title": "Renamed",
-        "group": factor.group,
-        "summary": factor.summary,
-        "weight": factor.weight,
-        "indicators-TOTAL_FORMS": "0",
-        "indicators-INITIAL_FORMS": "0",
-    }
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(url, data)
+def test_a_draft_is_edited_in_the_admin_through_the_methodology_service(admin_client, scored):
+    draft = methodology.create_draft(by=None)
+    weights = {**draft.factor_weights, "RF8": 3.0}
+    url = reverse("admin:indicators_methodologyversion_change", args=[draft.pk])
+    response = admin_client.post(url, draft_form(draft, factor_weights=weights, title="RF8 x3"))
     assert response.status_code == 302, response.content[:2000]
-    assert callbacks == []
-    assert MethodologyVersion.objects.count() == 1
+    draft.refresh_from_db()
+    assert (draft.factor_weights["RF8"], draft.title) == (3.0, "RF8 x3")
+    edit = draft.events.get(kind=MethodologyEvent.Kind.EDITED)
+    assert edit.actor.username == "boss"
+    assert edit.changes["factor_weights"] == {"RF8": [1.0, 3.0]}
+    # Nothing is recomputed or shown by an edit: the published version is unchanged.
+    assert selectors.published_methodology() != draft
 
 
-def test_a_negative_weight_is_refused(admin_client, scored):
-    factors = list(RiskFactor.objects.order_by("number"))
-    url = reverse("admin:indicators_riskfactor_changelist")
-    response = admin_client.post(
-        url, changelist_post(RiskFactor, factors, "weight", {factors[0].pk: -1})
-    )
-    assert response.status_code == 200  # the list comes back with the error
-    assert RiskFactor.objects.get(pk=factors[0].pk).weight == 1.0
+def test_the_admin_refuses_what_the_service_refuses_and_changes_nothing(admin_client, scored):
+    draft = methodology.create_draft(by=None)
+    url = reverse("admin:indicators_methodologyversion_change", args=[draft.pk])
+    for bad, field, message in [
+        ({"factor_weights": {**draft.factor_weights, "RF8": -1}}, "factor_weights", "negative"),
+        ({"thresholds": {**draft.thresholds, "high_from": 10}}, "thresholds", "increase"),
+    ]:
+        response = admin_client.post(url, draft_form(draft, **bad))
+        assert response.status_code == 200
+        assert message in str(response.context["adminform"].form.errors[field])
+    draft.refresh_from_db()
+    assert draft.factor_weights["RF8"] == 1.0
+    assert not draft.events.filter(kind=MethodologyEvent.Kind.EDITED).exists()
+
+
+def test_published_versions_and_weights_are_not_edited_in_the_admin(admin_client, scored):
+    published = selectors.published_methodology()
+    change = reverse("admin:indicators_methodologyversion_change", args=[published.pk])
+    page = admin_client.get(change)
+    assert page.status_code == 200
+    assert b'name="factor_weights"' not in page.content  # read-only
+    assert admin_client.post(change, draft_form(published)).status_code == 403
+    factors = admin_client.get(reverse("admin:indicators_riskfactor_changelist"), follow=True)
+    assert "belong to methodology versions" in factors.content.decode()
+    assert b'name="form-0-weight"' not in factors.content
+
+
+def test_publishing_from_the_admin_needs_a_rationale_and_records_who_and_why(
+    admin_client, scored, django_capture_on_commit_callbacks
+):
+    draft = methodology.create_draft(by=None)
+    methodology.edit_draft(draft, by=None, factor_weights={"RF8": 3.0})
+    changelist = reverse("admin:indicators_methodologyversion_changelist")
+    action = {"action": "publish_with_rationale", "_selected_action": [str(draft.pk)]}
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = admin_client.post(changelist, action, follow=True)
+    assert "needs a rationale" in refused.content.decode()
+    draft.refresh_from_db()
+    assert draft.status == MethodologyVersion.Status.DRAFT
+    methodology.edit_draft(draft, by=None, rationale="Incitement matters most (see preview).")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(changelist, action, follow=True)
+    draft.refresh_from_db()
+    assert draft.status == MethodologyVersion.Status.PUBLISHED
+    assert draft.published_by.username == "boss"
+    published = draft.events.get(kind=MethodologyEvent.Kind.PUBLISHED)
+    assert published.actor.username == "boss"
+    assert published.note == "Incitement matters most (see preview)."
+    assert published.changes == {"factor_weights": {"RF8": [1.0, 3.0]}}
+    assert RiskScore.objects.filter(methodology=draft, country__iso3="SYR").exists()
 
 
 def test_scores_and_runs_are_read_only_in_the_admin(admin_client, scored):
@@ -155,125 +147,6 @@ def test_scores_and_runs_are_read_only_in_the_admin(admin_client, scored):
     )
     assert response.status_code == 403
     assert admin_client.get(reverse("admin:indicators_scoringrun_changelist")).status_code == 200
-
-
-def factor_change_post(factor: RiskFactor, inline_edits: dict[str, dict[str, object]]) -> dict:
-    """The factor's change form with its indicator inline rows, edited per indicator code."""
-    data = {
-        "number": factor.number,
-        "code": factor.code,
-        "title": factor.title,
-        "group": factor.group,
-        "summary": factor.summary,
-        "weight": factor.weight,
-        "indicators-INITIAL_FORMS": "0",
-        "indicators-MIN_NUM_FORMS": "0",
-        "indicators-MAX_NUM_FORMS": "1000",
-    }
-    rows = list(factor.indicators.order_by("position"))
-    data["indicators-TOTAL_FORMS"] = data["indicators-INITIAL_FORMS"] = str(len(rows))
-    for n, indicator in enumerate(rows):
-        row = {
-            "id": indicator.pk,
-            "factor": factor.pk,
-            "code": indicator.code,
-            "label": indicator.label,
-            "weight": indicator.weight,
-            "staleness_days": indicator.staleness_days or "",
-            "verification": indicator.verification,
-            **inline_edits.get(indicator.code, {}),
-        }
-        data.update({f"indicators-{n}-{name}": value for name, value in row.items()})
-    return data
-
-
-def post_factor_change(admin_client, inline_edits, capture):
-    factor = RiskFactor.objects.get(code="RF1")
-    url = reverse("admin:indicators_riskfactor_change", args=[factor.pk])
-    with capture(execute=True) as callbacks:
-        response = admin_client.post(url, factor_change_post(factor, inline_edits))
-    assert response.status_code == 302, response.content[:3000]
-    return callbacks
-
-
-def test_editing_an_indicator_weight_inline_on_its_factor_recomputes(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    callbacks = post_factor_change(
-        admin_client, {"1.1": {"weight": 2.0}}, django_capture_on_commit_callbacks
-    )
-    assert callbacks.count(_queue_recompute_drain) == 1
-    assert Indicator.objects.get(code="1.1").weight == 2.0
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert latest.is_full
-    assert latest.methodology.indicator_weights["1.1"] == 2.0
-    assert MethodologyVersion.objects.count() == 2
-
-
-def test_editing_a_staleness_limit_inline_recomputes(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    callbacks = post_factor_change(
-        admin_client, {"1.2": {"staleness_days": 90}}, django_capture_on_commit_callbacks
-    )
-    assert callbacks.count(_queue_recompute_drain) == 1
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert latest.methodology.staleness_days["1.2"] == 90
-
-
-def test_deleting_an_indicator_inline_recomputes(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    callbacks = post_factor_change(
-        admin_client, {"1.11": {"DELETE": "on"}}, django_capture_on_commit_callbacks
-    )
-    assert callbacks.count(_queue_recompute_drain) == 1
-    assert not Indicator.objects.filter(code="1.11").exists()
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert "1.11" not in latest.methodology.indicator_weights
-
-
-def test_editing_only_an_inline_label_does_not_recompute(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    callbacks = post_factor_change(
-        admin_client, {"1.1": {"label": "Reworded"}}, django_capture_on_commit_callbacks
-    )
-    assert Indicator.objects.get(code="1.1").label == "Reworded"
-    assert callbacks.count(_queue_recompute_drain) == 0
-    assert MethodologyVersion.objects.count() == 1
-
-
-def test_deleting_an_indicator_in_the_admin_recomputes(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    indicator = Indicator.objects.get(code="1.11")  # no observations, so not protected
-    url = reverse("admin:indicators_indicator_delete", args=[indicator.pk])
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(url, {"post": "yes"})
-    assert response.status_code == 302
-    assert callbacks.count(_queue_recompute_drain) == 1
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert "1.11" not in latest.methodology.indicator_weights
-
-
-def test_deleting_indicators_from_the_list_recomputes_once(
-    admin_client, scored, django_capture_on_commit_callbacks
-):
-    doomed = Indicator.objects.filter(code__in=["1.10", "1.11"])
-    url = reverse("admin:indicators_indicator_changelist")
-    data = {
-        "action": "delete_selected",
-        "_selected_action": [str(i.pk) for i in doomed],
-        "post": "yes",
-    }
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(url, data)
-    assert response.status_code == 302
-    assert not Indicator.objects.filter(code__in=["1.10", "1.11"]).exists()
-    assert callbacks.count(_queue_recompute_drain) == 1
-    latest = ScoringRun.objects.order_by("-started_at").first()
-    assert not {"1.10", "1.11"} & set(latest.methodology.indicator_weights)
 
 
 def observation_form(**fields: object) -> dict:

@@ -8,7 +8,8 @@ import yaml
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from indicators.models import CrimeGroup, Indicator, RiskFactor
+from indicators import methodology
+from indicators.models import CrimeGroup, Indicator, MethodologyVersion, RiskFactor
 from indicators.services import FrameworkError, load_framework
 
 pytestmark = pytest.mark.django_db
@@ -36,17 +37,17 @@ def test_verification_status_follows_the_files_code_ranges():
     assert "incomplete" in RiskFactor.objects.get(code="RF11").note
 
 
-def test_reloading_duplicates_nothing_and_keeps_administrator_weights():
+def test_reloading_duplicates_nothing_and_never_touches_the_methodology():
     load_framework()
-    Indicator.objects.filter(code="1.1").update(weight=2.5, staleness_days=365)
-    RiskFactor.objects.filter(code="RF10").update(weight=3.0)
+    version = methodology.initial_methodology()
+    before = (version.factor_weights, version.indicator_weights, version.staleness_days)
     result = load_framework()
     assert (result.factors_created, result.factors_updated) == (0, 0)
     assert (result.indicators_created, result.indicators_updated) == (0, 0)
     assert Indicator.objects.count() == 113
-    indicator = Indicator.objects.get(code="1.1")
-    assert (indicator.weight, indicator.staleness_days) == (2.5, 365)
-    assert RiskFactor.objects.get(code="RF10").weight == 3.0
+    version.refresh_from_db()
+    assert (version.factor_weights, version.indicator_weights, version.staleness_days) == before
+    assert MethodologyVersion.objects.count() == 1
 
 
 def test_reloading_updates_changed_texts(tmp_path: Path):
@@ -109,8 +110,7 @@ def test_a_revised_file_updates_texts_and_notes_of_an_installation_and_says_what
     old_file = tmp_path / "old.yaml"
     old_file.write_text(yaml.safe_dump(older))
     load_framework(path=old_file)
-    Indicator.objects.filter(code="7.4").update(weight=4.0, staleness_days=400)
-    RiskFactor.objects.filter(code="RF7").update(weight=2.0)
+    published = methodology.initial_methodology()
 
     out = StringIO()
     call_command("load_framework", stdout=out)
@@ -118,8 +118,7 @@ def test_a_revised_file_updates_texts_and_notes_of_an_installation_and_says_what
     indicator = Indicator.objects.get(code="7.4")
     assert indicator.label == revised_label
     assert "acquiring" in RiskFactor.objects.get(code="RF7").note
-    assert (indicator.weight, indicator.staleness_days) == (4.0, 400)
-    assert RiskFactor.objects.get(code="RF7").weight == 2.0
+    assert MethodologyVersion.objects.get() == published  # weights are versions' business
     printed = out.getvalue()
     assert "Indicators: 0 created, 1 updated" in printed
     assert "7.4 label: 'Stockpiling large quantities" in printed

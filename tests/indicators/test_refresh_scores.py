@@ -8,17 +8,15 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from indicators import services
+from indicators import methodology, services
 from indicators.models import (
-    Indicator,
     MethodologyVersion,
     Observation,
-    RiskFactor,
     RiskScore,
     ScoringRun,
-    ScoringSettings,
 )
 from indicators.services import record_observations, refresh_scores
+from tests.conftest import publish_methodology
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
 
@@ -95,8 +93,7 @@ def test_coverage_is_stored_per_crime_type(two_countries):
 
 
 def test_scores_become_levels_once_coverage_is_sufficient(two_countries):
-    ScoringSettings.objects.create(pk=1, min_coverage=0.01)
-    refresh_scores(today=SCORED_ON)
+    publish_methodology(thresholds={"min_coverage": 0.01}, today=SCORED_ON)
     assert RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31)).level == (
         "very_high"
     )
@@ -118,26 +115,27 @@ def test_running_again_updates_in_place_under_the_same_methodology(two_countries
     assert second.methodology == first.methodology
     assert RiskScore.objects.count() == 14
     assert set(RiskScore.objects.values_list("run", flat=True)) == {second.pk}
-    assert MethodologyVersion.objects.count() == 1
+    assert MethodologyVersion.objects.count() == 1  # v1, made on the first run
 
 
-def test_a_weight_change_scores_under_a_new_version_and_keeps_the_old_scores(two_countries):
+def test_new_weights_score_under_a_new_version_and_keep_the_old_scores(two_countries):
     first = refresh_scores(today=SCORED_ON)
-    RiskFactor.objects.filter(code="RF8").update(weight=3.0)
-    second = refresh_scores(today=SCORED_ON)
-    assert second.methodology.number == first.methodology.number + 1
-    assert second.methodology.factor_weights["RF8"] == 3.0
+    version = publish_methodology(factor_weights={"RF8": 3.0}, today=SCORED_ON)
+    assert version.number == first.methodology.number + 1
+    assert version.factor_weights["RF8"] == 3.0
+    first.methodology.refresh_from_db()
+    assert first.methodology.status == MethodologyVersion.Status.SUPERSEDED
     old = RiskScore.objects.get(
         country__iso3="SYR", period=date(2014, 3, 31), methodology=first.methodology
     )
-    new = RiskScore.objects.get(
-        country__iso3="SYR", period=date(2014, 3, 31), methodology=second.methodology
-    )
+    new = RiskScore.objects.get(country__iso3="SYR", period=date(2014, 3, 31), methodology=version)
     assert old.overall == pytest.approx(83.3333, abs=1e-3)
     assert new.overall == pytest.approx(100 * (1 + 3 * 2 / 3) / 4, abs=1e-3)
-    # Going back to the earlier weights reuses the earlier version.
-    RiskFactor.objects.filter(code="RF8").update(weight=1.0)
-    assert services.current_methodology() == first.methodology
+    # Later runs score the published version only; the old scores stay as they were.
+    later = refresh_scores(today=SCORED_ON)
+    assert later.methodology == version
+    old.refresh_from_db()
+    assert old.run == first
 
 
 def test_a_one_country_refresh_touches_only_that_country(two_countries):
@@ -155,12 +153,14 @@ def test_a_one_country_refresh_touches_only_that_country(two_countries):
     )
 
 
-def test_a_one_country_refresh_under_new_weights_becomes_a_full_refresh(two_countries):
+def test_a_one_country_refresh_of_a_version_never_scored_in_full_becomes_a_full_refresh(
+    two_countries,
+):
     refresh_scores(today=SCORED_ON)
-    Indicator.objects.filter(code="1.1").update(weight=2.0)
-    run = refresh_scores(countries=["SYR"], today=SCORED_ON)
+    draft = methodology.create_draft(by=None)
+    run = refresh_scores(countries=["SYR"], today=SCORED_ON, methodology=draft)
     assert run.is_full
-    assert RiskScore.objects.filter(methodology=run.methodology).count() == 14
+    assert RiskScore.objects.filter(methodology=draft).count() == 14
 
 
 def test_a_one_country_refresh_in_a_month_after_the_last_full_run_becomes_a_full_refresh(

@@ -47,11 +47,6 @@ class Command(BaseCommand):
         verbose = options["verbosity"] >= 2
         for dataset in result.datasets:
             self.stdout.write(self._summary(dataset, verbose=verbose))
-        if result.staleness_set:
-            self.stdout.write(
-                "Staleness limits from the mapping file set on indicator(s) "
-                f"{', '.join(result.staleness_set)} (none was set)."
-            )
         elapsed = time.perf_counter() - started
         if result.changed:
             self.stdout.write(
@@ -79,10 +74,11 @@ class Command(BaseCommand):
             )
         if not verbose:
             if dataset.skipped or dataset.unmapped:
+                reasons, codes = len(dataset.skipped), len(dataset.unmapped)
                 lines.append(
-                    f"  ({len(dataset.skipped)} reasons for skipping, {len(dataset.unmapped)} "
-                    "codes not mapped to our countries: -v 2 lists them; so does the "
-                    "methodology page)"
+                    f"  ({reasons} reason{'s' if reasons != 1 else ''} for skipping, {codes} "
+                    f"code{'s' if codes != 1 else ''} not mapped to our countries: -v 2 lists "
+                    "them; so does the methodology page)"
                 )
             return "\n".join(lines)
         for reason, count in sorted(dataset.skipped.items()):
