@@ -263,3 +263,36 @@ def test_deleting_observations_from_the_list_recomputes_each_country(
     assert response.status_code == 302
     assert not Observation.objects.exists()
     assert queued(callbacks, mark)["recompute"] == ["NOR", "SYR"]
+
+
+def test_an_administrator_who_is_not_a_superuser_works_drafts_profiles_and_reads_the_records(
+    client, scored
+):
+    from indicators.roles import Role
+    from tests.conftest import make_user
+
+    client.force_login(make_user("ada", Role.ADMINISTRATOR, is_staff=True))
+    draft = methodology.create_draft(by=None)
+    pages = [
+        reverse("admin:indicators_methodologyversion_change", args=[draft.pk]),
+        reverse("admin:indicators_situationprofile_add"),
+        reverse("admin:indicators_profileassignment_add"),
+        reverse("admin:indicators_methodologyevent_changelist"),
+        reverse("admin:indicators_methodologyjob_changelist"),
+        reverse("admin:indicators_observationupload_changelist"),
+    ]
+    for page in pages:
+        assert client.get(page).status_code == 200, page
+    response = client.post(
+        reverse("admin:indicators_situationprofile_add"),
+        {
+            "name": "Armed conflict under way",
+            "description": "Conflict factors count double.",
+            "factor_multipliers": '{"RF1": 2.0}',
+            "indicator_multipliers": "{}",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    # Analysts and focal points get no admin at all.
+    client.force_login(make_user("ana", Role.ANALYST))
+    assert client.get(pages[1]).status_code == 302  # to the admin's login
