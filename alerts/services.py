@@ -14,7 +14,7 @@ import pandas as pd
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -186,17 +186,42 @@ def _claim_red_flags(
     already are left out. Call inside a transaction: the checks commit with the alerts."""
     if frame.empty:
         return []
-    claimed = []
-    for row in frame.itertuples():
-        try:
-            with transaction.atomic():
-                RedFlagCheck.objects.create(
-                    observation_id=row.id, observation_updated_at=row.updated_at, checked_at=now
-                )
-        except IntegrityError:
-            continue  # this version of the observation was checked already
-        claimed.append(row.Index)
-    return rules.find_red_flags(frame.loc[claimed], thresholds, today=now.date())
+    claimed = _insert_red_flag_checks(zip(frame["id"], frame["updated_at"], strict=True), now)
+    return rules.find_red_flags(frame[frame["id"].isin(claimed)], thresholds, today=now.date())
+
+
+def _insert_red_flag_checks(versions: Iterable[tuple[int, Any]], now: datetime) -> set[int]:
+    """Insert a check of each (observation id, updated_at) not checked yet, in a few
+    statements (an upload's red flags are thousands); returns the observation ids whose
+    check this call inserted. A version checked already (by another worker, even one
+    still in its transaction, which this waits for) is skipped, never an error."""
+    table = connection.ops.quote_name(RedFlagCheck._meta.db_table)
+    field = RedFlagCheck._meta.get_field("observation_updated_at")
+    checked_at = field.get_db_prep_value(now, connection)
+    rows = [
+        (
+            int(observation_id),
+            field.get_db_prep_value(pd.Timestamp(updated).to_pydatetime(), connection),
+        )
+        for observation_id, updated in versions
+    ]
+    claimed: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            cursor.execute(
+                f"INSERT INTO {table} (observation_id, observation_updated_at, checked_at) "
+                f"VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))} "
+                "ON CONFLICT (observation_id, observation_updated_at) DO NOTHING "
+                "RETURNING observation_id",
+                [
+                    value
+                    for observation_id, updated in chunk
+                    for value in (observation_id, updated, checked_at)
+                ],
+            )
+            claimed.update(observation_id for (observation_id,) in cursor.fetchall())
+    return claimed
 
 
 def evaluate_missed(*, now: datetime | None = None) -> int:
