@@ -32,7 +32,7 @@ def insert_frame(table: str, frame: pd.DataFrame) -> int:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             buffer = io.StringIO()
-            frame.to_csv(buffer, header=False, index=False, na_rep="\\N")
+            _constant_times_as_text(frame).to_csv(buffer, header=False, index=False, na_rep="\\N")
             buffer.seek(0)
             cursor.copy_expert(
                 f"COPY {connection.ops.quote_name(table)} ({columns}) "
@@ -156,15 +156,36 @@ def json_objects(frame: pd.DataFrame, *, drop_zero: bool = False) -> list[str]:
     return ["{" + row + "}" for row in text[2:-2].split("},{")]
 
 
+def _constant_times_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """A time column holding one value (a batch's created_at) as that one ISO text:
+    formatting 100,000 equal timestamps for COPY cost most of a second."""
+    constant = {
+        c: frame[c].iloc[0].isoformat()
+        for c in frame.columns
+        if pd.api.types.is_datetime64_any_dtype(frame[c])
+        and frame[c].notna().all()
+        and frame[c].nunique() == 1
+    }
+    return frame.assign(**constant) if constant else frame
+
+
 def _jsonable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dict and list columns as JSON text. A column holds one kind of value, so its first
+    value that is not None says which (scanning every cell of a 100,000-row upload's
+    text columns cost about a second)."""
     nested = [
         c
         for c in frame.columns
-        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, dict | list)).any()
+        if frame[c].dtype == object and isinstance(_first_value(frame[c]), dict | list)
     ]
     if not nested:
         return frame
     return frame.assign(**{c: [json.dumps(v) for v in frame[c]] for c in nested})
+
+
+def _first_value(column: pd.Series) -> Any:
+    present = column.first_valid_index()
+    return None if present is None else column.loc[present]
 
 
 def _rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -596,6 +596,8 @@ def _parse_flag(raw: Any) -> bool | None:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # nearly always: the fast path for 100,000-row uploads
+        return value.strip()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value).strip()

@@ -478,6 +478,8 @@ def _is_blank(cell: Any) -> bool:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # nearly always: the fast path for 100,000-row files
+        return value.strip()
     if value is None or isinstance(value, Formula):
         return ""
     if isinstance(value, float) and math.isnan(value):
