@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from countries.models import Country
 from indicators.models import Indicator, Observation, RiskScore
+from indicators.selectors import published_methodology
 from indicators.services import record_observations, refresh_scores
 
 pytestmark = pytest.mark.usefixtures("countries", "framework")
@@ -660,3 +661,17 @@ def pages_and_compare(client) -> dict[str, int]:
     counts["compare"] = count_queries(client, reverse("compare"), c=["SDN", "NOR"])
     counts["genocide"] = count_queries(client, reverse("overview"), crime="genocide")
     return counts
+
+
+def test_every_page_with_scores_names_the_version_they_were_computed_under(client, analyst, scored):
+    client.force_login(analyst)
+    version = published_methodology()
+    named = f"methodology v{version.number}"
+    for url in (
+        reverse("overview"),
+        reverse("country", args=["SDN"]),
+        reverse("compare") + "?c=SDN&c=NOR",
+        reverse("factor", args=["RF1"]),
+        reverse("methodology"),
+    ):
+        assert named in client.get(url).content.decode(), url
