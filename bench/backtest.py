@@ -19,8 +19,6 @@ target for these; the page and the command should answer within seconds.
 
 from __future__ import annotations
 
-import io
-import os
 import statistics
 import sys
 import time
@@ -31,7 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.alert_latency import create_database, drop_database  # noqa: E402
+from bench.alert_latency import drop_database  # noqa: E402
+from bench.fresh import start_on_fresh_database  # noqa: E402
 from bench.scoring import machine  # noqa: E402
 
 
@@ -52,29 +51,13 @@ def line(label: str, times: list[float]) -> str:
 
 
 def main() -> None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("Set DATABASE_URL=postgres://... (the bench needs PostgreSQL).")
-    drop_database(url)
-    create_database(url)
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "earlywarning.settings", "DEBUG": "true"})
-    os.environ.pop("CELERY_BROKER_URL", None)  # tasks in process: the one-machine default
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger().setLevel(logging.WARNING)
-    from django.core.management import call_command
+    url = start_on_fresh_database()
     from django.db import connections
 
     from indicators import backtest, calibration, history, methodology, public_data, selectors
     from indicators.services import refresh_scores
 
     try:
-        call_command("migrate", verbosity=0)
-        call_command("load_countries", stdout=io.StringIO())
-        call_command("load_framework", stdout=io.StringIO())
         print(f"Machine: {machine()}; PostgreSQL at {url.rsplit('@', 1)[-1]}")
         start = time.perf_counter()
         public_data.import_public_data()

@@ -19,8 +19,6 @@ scoring under 3 minutes, the upload under 10 s end to end.
 
 from __future__ import annotations
 
-import io
-import os
 import random
 import sys
 import time
@@ -32,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 from bench.alert_latency import (  # noqa: E402
     QUEUE,
     REDIS_URL,
-    create_database,
     drop_database,
     free_port,
     start_worker,
     stop_worker,
 )
+from bench.fresh import start_on_fresh_database  # noqa: E402
 from bench.scoring import machine  # noqa: E402
 
 UPLOAD_ROWS = 100_000
@@ -63,21 +61,8 @@ def synthetic_upload(countries: list[str], indicators: list[str]) -> bytes:
 
 
 def main() -> None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("Set DATABASE_URL=postgres://... (the bench needs PostgreSQL).")
-    drop_database(url)
-    create_database(url)
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "earlywarning.settings", "DEBUG": "true"})
-    os.environ.pop("CELERY_BROKER_URL", None)  # tasks in process: the one-machine default
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger().setLevel(logging.WARNING)
+    url = start_on_fresh_database()
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connections
     from django.utils import timezone
 
@@ -86,9 +71,6 @@ def main() -> None:
     from indicators.models import Indicator, ScoringRun
 
     try:
-        call_command("migrate", verbosity=0)
-        call_command("load_countries", stdout=io.StringIO())
-        call_command("load_framework", stdout=io.StringIO())
         today = timezone.localdate()
         print(f"Machine: {machine()}; PostgreSQL at {url.rsplit('@', 1)[-1]}")
         print(f"Public data: {settings.PUBLIC_DATA_DIR} (read in place)")
