@@ -111,6 +111,30 @@ def map_countries(
         raise SourceFormatError(f"{path.name}, column {column}: {exc}.") from exc
 
 
+def read_coded_country_years(
+    path: Path,
+    *,
+    codes: CountryCodes,
+    system: System,
+    code_column: str,
+    variables: Sequence[str],
+) -> SourceTable:
+    """A file of one row per coded country and year with numeric ``variables``: checked,
+    mapped onto our countries (``system`` codes in ``code_column``), kept as published."""
+    frame = read_csv(
+        path,
+        columns=(code_column, "year", *variables),
+        numeric=variables,
+        integer=(code_column, "year"),
+    )
+    require_years(path, frame)
+    mapped, unmapped = map_countries(path, frame, codes, system=system, column=code_column)
+    values = mapped[["iso3", "year", *variables]].astype({"year": int})
+    return SourceTable(
+        values=values.reset_index(drop=True), rows_read=len(frame), unmapped=unmapped
+    )
+
+
 class Panel:
     """The country-years of independent states, to restrict and to zero-fill with.
 

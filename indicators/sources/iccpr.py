@@ -11,26 +11,15 @@ from pathlib import Path
 from indicators.sources.base import (
     Panel,
     SourceTable,
-    map_countries,
     one_row_per_country_year,
-    read_csv,
-    require_years,
+    read_coded_country_years,
 )
 from indicators.sources.codes import CountryCodes
 
 
 def read(path: Path, *, codes: CountryCodes) -> SourceTable:
-    frame = read_csv(
-        path,
-        columns=("ccode", "year", "ios.iccpr1"),
-        numeric=("ios.iccpr1",),
-        integer=("ccode", "year"),
-    )
-    require_years(path, frame)
-    mapped, unmapped = map_countries(path, frame, codes, system="cow", column="ccode")
-    values = mapped[["iso3", "year", "ios.iccpr1"]].astype({"year": int})
-    table = SourceTable(
-        values=values.reset_index(drop=True), rows_read=len(frame), unmapped=unmapped
+    table = read_coded_country_years(
+        path, codes=codes, system="cow", code_column="ccode", variables=("ios.iccpr1",)
     )
     return one_row_per_country_year(table)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indicators.sources.base import SourceTable, map_countries, read_csv, require_years
+from indicators.sources.base import SourceTable, read_coded_country_years
 from indicators.sources.codes import CountryCodes
 
 VARIABLES = (
@@ -26,15 +26,6 @@ VARIABLES = (
 
 
 def read(path: Path, *, codes: CountryCodes) -> SourceTable:
-    frame = read_csv(
-        path,
-        columns=("COWcode", "year", *VARIABLES),
-        numeric=VARIABLES,
-        integer=("COWcode", "year"),
-    )
-    require_years(path, frame)
-    mapped, unmapped = map_countries(path, frame, codes, system="cow", column="COWcode")
-    values = mapped[["iso3", "year", *VARIABLES]].astype({"year": int})
-    return SourceTable(
-        values=values.reset_index(drop=True), rows_read=len(frame), unmapped=unmapped
+    return read_coded_country_years(
+        path, codes=codes, system="cow", code_column="COWcode", variables=VARIABLES
     )
