@@ -30,11 +30,13 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # The one-machine default: SQLite, tasks in process, mail on the console.
+# Links in its alert e-mails point at the address it serves (SITE_URL).
+DEMO_ADDRESS ?= 127.0.0.1:8000
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py createcachetable
-	DEBUG=true $(BIN)/python manage.py setup_demo
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=true SITE_URL=http://$(DEMO_ADDRESS) $(BIN)/python manage.py setup_demo
+	DEBUG=true SITE_URL=http://$(DEMO_ADDRESS) $(BIN)/python manage.py runserver $(DEMO_ADDRESS)
 
 # Lint, then every test. Integration tests need PostgreSQL and Redis; with CI=true a
 # missing service fails the run. pytest's "no tests ran" (exit 5) counts as a failure.

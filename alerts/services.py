@@ -33,7 +33,14 @@ from alerts.models import (
     ScoreBaseline,
     Subscription,
 )
-from alerts.transports import ACK_SALT, TRANSPORTS, TransportError, absolute_url, send_mail_message
+from alerts.transports import (
+    ACK_SALT,
+    TRANSPORTS,
+    TransportError,
+    absolute_url,
+    send_mail_message,
+    site_url,
+)
 from alerts.webhook_addresses import validate_webhook_url
 from countries.models import Country
 from indicators.models import MethodologyVersion, Observation, ScoringRun
@@ -1312,7 +1319,7 @@ def _send_digest(digest: Digest, now: datetime, clock: leases.Clock, build: Any)
                 **build(digest),
                 "user": user,
                 "inbox_url": absolute_url("/alerts/"),
-                "site_url": settings.SITE_URL,
+                "site_url": site_url(),
             }
             count = len(context.get("alerts", context.get("new", [])))
             send_mail_message(

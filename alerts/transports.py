@@ -22,6 +22,8 @@ from alerts import selectors, webhook_addresses
 from alerts.models import Alert, Notification, RuleChoice
 
 ACK_SALT = "alerts.acknowledge"
+# Where `make run` serves the demo: e-mail links start with it while SITE_URL is unset.
+DEMO_SITE_URL = "http://127.0.0.1:8000"
 SIGNATURE_HEADER = "X-EarlyWarning-Signature"
 
 
@@ -40,8 +42,13 @@ def acknowledgement_token(notification: Notification) -> str:
     return signing.dumps({"n": notification.pk}, salt=ACK_SALT)
 
 
+def site_url() -> str:
+    """The address e-mail links start with, without a trailing slash."""
+    return (settings.SITE_URL or DEMO_SITE_URL).rstrip("/")
+
+
 def absolute_url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
+    return site_url() + path
 
 
 def alert_context(notification: Notification) -> dict[str, Any]:

@@ -164,8 +164,11 @@ OBSERVATIONS_RECORDED_TASKS = ["alerts.tasks.evaluate_red_flags"]
 SCORING_RUN_FINISHED_TASKS = ["alerts.tasks.evaluate_scoring_run"]
 
 # --- Alerts ----------------------------------------------------------------------------
-# Absolute links in e-mails (country pages, acknowledgement links) start with this.
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Absolute links in e-mails (country pages, acknowledgement links) start with this: the
+# address people open the dashboard at. Unset, links point at the one-machine demo's
+# address (alerts.transports.DEMO_SITE_URL), and outside DEBUG a warning says so at
+# start-up (alerts/checks.py).
+SITE_URL = env_str("SITE_URL", "")
 ALERT_ACK_LINK_MAX_AGE_DAYS = env_int("ALERT_ACK_LINK_MAX_AGE_DAYS", 7)
 
 # --- Webhooks --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from alerts import services
 from alerts.models import Alert, AlertEvent, Notification
+from alerts.transports import site_url
 from indicators.models import Observation
 from indicators.services import record_observations
 from tests.alerts.conftest import subscribe
@@ -154,4 +155,4 @@ def test_smtp_down_for_an_hour_retries_shows_the_error_and_sends_once_when_back(
         assert not Notification.objects.filter(sent_at__isnull=True).exists()
     finally:
         sink.stop()
-    assert urlsplit(settings.SITE_URL).scheme in {"http", "https"}
+    assert urlsplit(site_url()).scheme in {"http", "https"}
