@@ -9,7 +9,7 @@ PURE_MODULES := indicators/scoring.py alerts/rules.py indicators/charts.py \
 # The test suite uses PostgreSQL (pytest-django creates and drops test_<name>) and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/earlywarning
 
-.PHONY: install browser run test lint bench bench-pages bench-alerts bench-import bench-backtest clean
+.PHONY: install browser run test lint bench bench-pages bench-alerts bench-import bench-backtest plotly-bundle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-import: install
 # (stored and computed for a draft), backtest and calibration timings.
 bench-backtest: install
 	DATABASE_URL="$(TEST_DATABASE_URL)_backtest_bench" $(BIN)/python bench/backtest.py
+
+# Rebuild static/vendor/plotly/plotly-dashboard.min.js (only the trace types the charts
+# draw) from the plotly.js npm package; see static/vendor/plotly/README.md.
+plotly-bundle:
+	cd tools/plotly-bundle && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache .ruff_cache .mypy_cache db.sqlite3

@@ -17,13 +17,22 @@ def region_choices() -> list[tuple[str, str]]:
 class SubscriptionForm(forms.ModelForm):
     regions = forms.MultipleChoiceField(
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="UN M49 regions or sub-regions (hold Ctrl or Cmd to pick several).",
+        widget=forms.SelectMultiple(
+            attrs={"size": 8, "data-picker": "", "data-placeholder": "Type a region's name"}
+        ),
+        help_text="UN M49 regions or sub-regions: type to search, pick as many as you cover.",
     )
     countries = forms.ModelMultipleChoiceField(
         queryset=Country.objects.order_by("name"),
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 10}),
+        widget=forms.SelectMultiple(
+            attrs={
+                "size": 10,
+                "data-picker": "",
+                "data-placeholder": "Type a country's name or ISO code",
+            }
+        ),
+        help_text="Type a few letters of a name or an ISO code and pick from the list.",
     )
 
     class Meta:
@@ -42,6 +51,8 @@ class SubscriptionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["regions"].choices = region_choices()
+        # The picker searches by name and code: "Kenya (KEN)".
+        self.fields["countries"].label_from_instance = lambda c: f"{c.name} ({c.iso3})"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

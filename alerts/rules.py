@@ -329,12 +329,14 @@ def _named(flag: RedFlag, limit: int = 80) -> str:
 
 def describe_value(value: float, *, dataset: str = "") -> str:
     """An observation's value as it was entered: an analyst's assessment on the 0-3 scale
-    in words ("moderate (2 of 3)"), a data-derived value on 0-1 with its data set."""
+    in words ("moderate (2 of 3)"), a data-derived value on 0-1 with its data set, and a
+    value between the steps of 0-3 on 0-1, the scale it must have been entered on."""
     if dataset:
         return f"{value:.2f} on 0-1 (from {dataset})"
     step = min(3, max(0, round(value * 3)))
     if abs(value * 3 - step) > 1e-6:
-        return f"{value * 3:.1f} of 3"
+        # Not a step of the 0-3 scale: entered on 0-1 (an upload's or the API's scale).
+        return f"{value:.2f} on 0-1"
     return f"{ANALYST_SCALE_WORDS[step]} ({step} of 3)"
 
 

@@ -6,7 +6,6 @@ See ``.env.example`` for every variable and its meaning.
 from __future__ import annotations
 
 from datetime import date
-from importlib.util import find_spec
 from pathlib import Path
 
 from earlywarning.env import (
@@ -54,6 +53,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages compressed on the wire (the figures' data is most of a dashboard page), after
+    # whitenoise, which serves static files pre-compressed. Django's gzip pads its output
+    # by a random length against BREACH, and CSRF tokens are masked per response.
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,12 +113,9 @@ USE_TZ = True
 # --- Static files ----------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-STATICFILES_DIRS = [
-    BASE_DIR / "static",
-    # Plotly's JavaScript from the copy inside the plotly package, never a CDN: the
-    # dashboard must work on a closed network. Served as vendor/plotly/plotly.min.js.
-    ("vendor/plotly", Path(find_spec("plotly").origin).parent / "package_data"),  # type: ignore[arg-type, union-attr]
-]
+# Plotly's JavaScript is ours too (static/vendor/plotly: only the trace types the charts
+# draw), never a CDN: the dashboard must work on a closed network.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -467,6 +467,11 @@ class RankingSerializer(serializers.ModelSerializer):
     level = serializers.ChoiceField(
         choices=RiskLevel.choices, help_text="Level of the overall score."
     )
+    insufficient_data = serializers.BooleanField(
+        source="thin",
+        help_text="The ranked score's coverage is under the methodology's floor: its number "
+        "is not a risk level, and it ranks after every country with enough data.",
+    )
 
     class Meta:
         model = RiskScore
@@ -475,6 +480,7 @@ class RankingSerializer(serializers.ModelSerializer):
             "country",
             "period",
             "score",
+            "insufficient_data",
             "level",
             "coverage",
             "overall",
@@ -523,6 +529,7 @@ class RankingFilter(django_filters.FilterSet):
                 },
                 "period": "2025-05-31",
                 "score": 71.2,
+                "insufficient_data": False,
                 "level": "high",
                 "coverage": 0.62,
                 "overall": 71.2,

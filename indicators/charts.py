@@ -28,12 +28,15 @@ LEVEL_LABELS: dict[str, str] = {
     "high": "High",
     "very_high": "Very high",
 }
+# ColorBrewer YlOrBr steps, one lightness apart each, so they read in grey and with
+# any colour-vision deficiency. Low is a clear yellow: the palest step (#ffffd4) was
+# hard to tell from the map's light grey "no scores".
 LEVEL_COLOURS: dict[str, str] = {
     "insufficient_data": "#d9d9d9",
-    "low": "#ffffd4",
-    "moderate": "#fed98e",
-    "high": "#fe9929",
-    "very_high": "#cc4c02",
+    "low": "#fee391",
+    "moderate": "#fe9929",
+    "high": "#cc4c02",
+    "very_high": "#8c2d04",
 }
 SCORED_LEVELS: tuple[str, ...] = ("low", "moderate", "high", "very_high")
 
@@ -58,7 +61,10 @@ CRIME_DASHES: dict[str, str] = {
     "crimes_against_humanity": "dot",
     "war_crimes": "dashdot",
 }
-# Fourteen factors need fourteen colours: Okabe-Ito first, then Paul Tol's muted set.
+# Fourteen factors cannot have fourteen colours anyone tells apart: charts show the few
+# that matter most in Okabe-Ito colours (safe with the common colour-vision
+# deficiencies; yellow left out, it vanishes on white), label them directly, and group
+# the rest as "other factors" in grey.
 FACTOR_PALETTE: tuple[str, ...] = (
     "#0072b2",
     "#e69f00",
@@ -66,15 +72,22 @@ FACTOR_PALETTE: tuple[str, ...] = (
     "#cc79a7",
     "#56b4e9",
     "#d55e00",
-    "#f0e442",
-    "#332288",
-    "#88ccee",
-    "#44aa99",
-    "#117733",
-    "#999933",
-    "#882255",
-    "#aa4499",
 )
+OTHER_FACTORS_COLOUR = "#b8bec8"
+# Lines drawn over the level bands: dark, far apart in hue, each with its own dash,
+# and a white outline so that no line vanishes on a band of its own colour.
+LINE_PALETTE: tuple[str, ...] = (
+    "#0072b2",
+    "#1d2430",
+    "#009e73",
+    "#cc79a7",
+    "#6b4c9a",
+    "#56b4e9",
+    "#882255",
+    "#117733",
+)
+LINE_DASHES: tuple[str, ...] = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+HALO = "rgba(255,255,255,0.9)"
 RISE_COLOUR = LEVEL_COLOURS["very_high"]
 FALL_COLOUR = "#0072b2"
 TOTAL_COLOUR = "#5b6473"
@@ -143,7 +156,7 @@ def _band_shapes_and_labels(
                 "y0": low,
                 "y1": high,
                 "fillcolor": LEVEL_COLOURS[level],
-                "opacity": 0.45,
+                "opacity": 0.3,
                 "line": {"width": 0},
                 "layer": "below",
                 "name": f"band-{level}",
@@ -293,18 +306,14 @@ def trend_figure(
     sufficient = history["level"] != "insufficient_data"
     traces = []
     for crime in CRIMES:
-        traces.append(
-            go.Scatter(
+        traces.extend(
+            _haloed_line(
                 name=CRIME_LABELS[crime],
                 x=x,
                 y=_masked(history[crime], sufficient),
-                mode="lines",
-                line={
-                    "color": CRIME_COLOURS[crime],
-                    "width": 3 if crime == "overall" else 1.8,
-                    "dash": CRIME_DASHES[crime],
-                },
-                connectgaps=False,
+                colour=CRIME_COLOURS[crime],
+                dash=CRIME_DASHES[crime],
+                width=3 if crime == "overall" else 1.8,
                 hovertemplate="%{y:.1f}",
             )
         )
@@ -354,12 +363,21 @@ def trend_figure(
         shapes=shapes,
         annotations=annotations,
         hovermode="x unified",
-        yaxis={"range": [-2, 102], "title": {"text": "Score (0-100)"}, "fixedrange": True},
-        xaxis={"type": "date", "showgrid": False},
-        legend={"orientation": "h", "y": -0.15, "x": 0},
-        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 24, "b": 40},
+        yaxis={
+            "range": [-2, 102],
+            "title": {"text": "Score (0-100)"},
+            "fixedrange": True,
+            "automargin": True,
+        },
+        xaxis={"type": "date", "showgrid": False, "automargin": True},
+        legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
+        # Room above the plot for the alert markers' "!" and the chart's toolbar.
+        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 36, "b": 40},
     )
     return go.Figure(data=traces, layout=layout)
+
+
+FACTORS_SHOWN = 6
 
 
 def contributions_figure(
@@ -372,6 +390,11 @@ def contributions_figure(
     contribute in a month with enough data are left out. The stack's height is the
     overall score.
 
+    The ``FACTORS_SHOWN`` factors with the most points (over the months with enough
+    data) get a colour each and a label at the right end of their band; the others are
+    stacked as one grey "other factors" band (hover names them), so no two bands need
+    colours that cannot be told apart.
+
     Months whose level is insufficient_data are not stacked: a 1 % coverage country
     would otherwise show a solid area of real-looking points. They are a grey band
     labelled "Insufficient data" instead, and each run of months with enough data is
@@ -381,31 +404,57 @@ def contributions_figure(
     sufficient = (contributions["level"] != "insufficient_data").to_numpy(dtype=bool)
     codes = [column for column in contributions.columns if column not in ("period", "level")]
     runs = _runs(sufficient)
+    points = {
+        code: np.round(contributions[code].fillna(0.0).to_numpy(dtype=np.float64), 2)
+        for code in codes
+    }
+    contributing = [code for code in codes if points[code][sufficient].any()]
+    ranked = sorted(contributing, key=lambda code: -float(points[code][sufficient].sum()))
+    shown = [code for code in contributing if code in ranked[:FACTORS_SHOWN]]
+    grouped = [code for code in contributing if code not in shown]
+    bands: list[tuple[str, str, str, np.ndarray, str]] = [
+        (
+            code,
+            f"{code} {_short(factor_labels.get(code, code), 34)}",
+            f"{code} {_short(factor_labels.get(code, code))}: " + "%{y:.1f} points",
+            points[code],
+            FACTOR_PALETTE[position],
+        )
+        for position, code in enumerate(shown)
+    ]
+    if grouped:
+        names = ", ".join(grouped)
+        bands.append(
+            (
+                "other",
+                f"Other factors ({len(grouped)})",
+                f"Other factors ({names}): " + "%{y:.1f} points",
+                np.round(sum(points[code] for code in grouped), 2),
+                OTHER_FACTORS_COLOUR,
+            )
+        )
     traces = []
-    for position, code in enumerate(codes):
-        values = np.round(contributions[code].fillna(0.0).to_numpy(dtype=np.float64), 2)
-        if not values[sufficient].any():
-            continue
-        label = factor_labels.get(code, code)
-        colour = FACTOR_PALETTE[position % len(FACTOR_PALETTE)]
+    for key, name, hover, values, colour in bands:
         for run, (start, stop) in enumerate(runs):
             traces.append(
                 go.Scatter(
-                    name=code,
-                    legendgroup=code,
+                    name=name,
+                    legendgroup=key,
                     showlegend=run == 0,
                     x=x[start:stop],
                     y=values[start:stop],
                     # A lone month has no area to fill: a marker shows it.
                     mode="lines" if stop - start > 1 else "lines+markers",
                     stackgroup=f"contributions-{run}",
-                    line={"width": 0.5, "color": colour},
+                    line={"width": 0.8, "color": "#ffffff"},
+                    fillcolor=colour,
                     marker={"color": colour, "size": 6},
-                    hovertemplate=f"{code} {_short(label)}: " + "%{y:.1f} points<extra></extra>",
+                    hovertemplate=hover + "<extra></extra>",
                 )
             )
+    labels = _band_end_labels(bands, x, sufficient)
     shapes: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = list(labels)
     periods = pd.DatetimeIndex(contributions["period"])
     for start, stop in _runs(~sufficient):
         # Half a month either side, so that a single month is a visible band.
@@ -467,16 +516,63 @@ def contributions_figure(
         if len(periods):
             xaxis["range"] = [shapes[0]["x0"], shapes[-1]["x1"]]
     layout = _base_layout(
-        height=360,
+        height=380,
         hovermode="x unified",
         shapes=shapes,
         annotations=annotations,
-        yaxis=yaxis,
-        xaxis=xaxis,
-        legend={"orientation": "h", "y": -0.15, "x": 0},
-        margin={"l": 56, "r": 16, "t": 16, "b": 40},
+        yaxis={**yaxis, "automargin": True, "fixedrange": True},
+        xaxis={**xaxis, "automargin": True},
+        legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
+        margin={"l": 56, "r": BAND_LABEL_MARGIN if labels else 16, "t": 32, "b": 40},
+        # Narrow screens: no room in the margin for the band labels (the legend names
+        # the bands), and room for the legend, one band a line, without a scroll bar.
+        meta={
+            "narrow": {
+                "margin.r": 8,
+                "annotations": [a for a in annotations if a.get("name") != "band-label"],
+                "height": 380 + 22 * len(bands),
+            }
+        },
     )
     return go.Figure(data=traces, layout=layout)
+
+
+def _band_end_labels(
+    bands: Sequence[tuple[str, str, str, np.ndarray, str]],
+    x: np.ndarray,
+    sufficient: np.ndarray,
+) -> list[dict[str, Any]]:
+    """A label in the right margin beside each band of the stack's last month with
+    enough data, where it is tall enough to point at; the legend names them all."""
+    if not sufficient.any() or not bands:
+        return []
+    last = int(np.flatnonzero(sufficient)[-1])
+    total = sum(float(values[last]) for *_rest, values, _colour in bands)
+    labels = []
+    bottom = 0.0
+    for key, _name, _hover, values, colour in bands:
+        height = float(values[last])
+        if total > 0 and height >= 0.06 * total:
+            labels.append(
+                {
+                    "xref": "x",
+                    "yref": "y",
+                    "x": str(x[last]),
+                    "y": bottom + height / 2,
+                    "xanchor": "left",
+                    "xshift": 6,
+                    "showarrow": False,
+                    "name": "band-label",
+                    "text": "Other" if key == "other" else key,
+                    "font": {"size": 11, "color": "#1d2430"},
+                    "bgcolor": "rgba(255,255,255,0.9)",
+                    "bordercolor": colour,
+                    "borderwidth": 2,
+                    "borderpad": 2,
+                }
+            )
+        bottom += height
+    return labels
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -590,6 +686,8 @@ def waterfall_figure(
         },
         xaxis={"type": "category", "automargin": True, "tickangle": 0, "fixedrange": True},
         margin={"l": 56, "r": 16, "t": 24, "b": 40},
+        # A phone has no room for the step names side by side: they stand upright.
+        meta={"narrow": {"xaxis.tickangle": -90, "height": 420}},
     )
     return go.Figure(data=[trace], layout=layout)
 
@@ -612,61 +710,134 @@ def compare_trend_figure(history: pd.DataFrame, *, thresholds: Thresholds) -> go
     """One overall-score line per country over the level bands.
 
     ``history`` columns: period, iso3, name, overall, level. Periods with insufficient
-    data are gaps in a country's line.
+    data are gaps in a country's line. Each line has its own dark colour and dash and a
+    white outline (a wider white line beneath it), so it stays visible on every band.
     """
     traces = []
     for position, (name, rows) in enumerate(history.groupby("name", sort=True)):
         rows = rows.sort_values("period")
-        traces.append(
-            go.Scatter(
+        x = _period_labels(rows["period"])
+        y = _masked(rows["overall"], rows["level"] != "insufficient_data")
+        traces.extend(
+            _haloed_line(
                 name=str(name),
-                x=_period_labels(rows["period"]),
-                y=_masked(rows["overall"], rows["level"] != "insufficient_data"),
-                mode="lines",
-                line={
-                    "color": FACTOR_PALETTE[position % len(FACTOR_PALETTE)],
-                    "width": 2.2,
-                    "dash": ("solid", "dash", "dot", "dashdot")[position // 4 % 4],
-                },
-                connectgaps=False,
+                x=x,
+                y=y,
+                colour=LINE_PALETTE[position % len(LINE_PALETTE)],
+                dash=LINE_DASHES[position % len(LINE_DASHES)],
+                width=2.4,
                 hovertemplate=f"{name}: " + "%{y:.1f}<extra></extra>",
             )
         )
     shapes, annotations = _band_shapes_and_labels(thresholds)
     layout = _base_layout(
-        height=400,
+        height=420,
         shapes=shapes,
         annotations=annotations,
         hovermode="x unified",
-        yaxis={"range": [-2, 102], "title": {"text": "Overall score (0-100)"}},
-        xaxis={"type": "date", "showgrid": False},
-        legend={"orientation": "h", "y": -0.15, "x": 0},
-        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 16, "b": 40},
+        yaxis={
+            "range": [-2, 102],
+            "title": {"text": "Overall score (0-100)"},
+            "automargin": True,
+            "fixedrange": True,
+        },
+        xaxis={"type": "date", "showgrid": False, "automargin": True},
+        legend={"orientation": "h", "y": -0.12, "x": 0, "yanchor": "top"},
+        margin={"l": 56, "r": BAND_LABEL_MARGIN, "t": 32, "b": 40},
     )
     return go.Figure(data=traces, layout=layout)
 
 
-def factor_profile_figure(profile: pd.DataFrame, *, factor_labels: Mapping[str, str]) -> go.Figure:
-    """A heatmap of factor scores (0-1): one row per country, one column per factor.
+def _haloed_line(
+    *,
+    name: str,
+    x: Any,
+    y: Any,
+    colour: str,
+    dash: str,
+    width: float,
+    hovertemplate: str,
+) -> list[go.Scatter]:
+    """A line and, beneath it, the same line wider in white (no legend, no hover)."""
+    return [
+        go.Scatter(
+            name=f"{name} outline",
+            x=x,
+            y=y,
+            mode="lines",
+            line={"color": HALO, "width": width + 3},
+            connectgaps=False,
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=name,
+        ),
+        go.Scatter(
+            name=name,
+            x=x,
+            y=y,
+            mode="lines",
+            line={"color": colour, "width": width, "dash": dash},
+            connectgaps=False,
+            hovertemplate=hovertemplate,
+            legendgroup=name,
+        ),
+    ]
 
-    ``profile``: index = country names (top to bottom), columns = factor codes, NaN where
-    a factor has no data (shown blank and labelled "no data" on hover).
+
+THIN_CELL_COLOUR = "#e4e7ec"
+
+
+def factor_profile_figure(
+    profile: pd.DataFrame,
+    *,
+    factor_labels: Mapping[str, str],
+    coverage: pd.DataFrame | None = None,
+    min_coverage: float = 0.0,
+) -> go.Figure:
+    """A heatmap of factor scores (0-1): one row per factor, one column per country (a
+    phone has room for eight columns, not fourteen).
+
+    ``profile``: index = country names (left to right), columns = factor codes (top to
+    bottom), NaN where a factor has no data (blank, "no data" on hover). ``coverage``:
+    the same shape, the share of each factor's indicator weight with data (0-1); cells
+    under ``min_coverage`` are thin data: drawn grey and marked "thin" instead of in
+    the risk colours, the score only on hover, so one indicator of twelve does not look
+    like a reading of risk.
     """
     codes = list(profile.columns)
-    z = [[None if v != v else round(float(v), 2) for v in row] for row in profile.to_numpy()]
-    text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
+    countries = [str(name) for name in profile.index]
+    values = profile.T.to_numpy(dtype=np.float64)  # factors x countries
+    shares = (
+        np.ones_like(values)
+        if coverage is None
+        else coverage.reindex(index=profile.index, columns=codes).T.to_numpy(dtype=np.float64)
+    )
+    thin = ~np.isnan(values) & ~(np.nan_to_num(shares, nan=0.0) >= min_coverage - 1e-12)
+    rounded = np.round(values, 2)
     hover = [
         [
             f"{country}<br>{code} {_short(factor_labels.get(code, code), 50)}<br>"
-            + ("no data" if v is None else f"factor score {v:.2f}")
-            for code, v in zip(codes, row, strict=True)
+            + (
+                "no data"
+                if np.isnan(v)
+                else f"factor score {v:.2f}, {_format_share(share)} of its indicators' weight"
+                + (" (thin data: not a reading of risk)" if is_thin else "")
+            )
+            for country, v, share, is_thin in zip(countries, row, share_row, thin_row, strict=True)
         ]
-        for country, row in zip(profile.index, z, strict=True)
+        for code, row, share_row, thin_row in zip(codes, rounded, shares, thin, strict=True)
     ]
-    trace = go.Heatmap(
-        z=z,
-        x=codes,
-        y=[str(name) for name in profile.index],
+    y_text = [f"{code} {_short(factor_labels.get(code, code), 26)}" for code in codes]
+    common = {
+        "x": countries,
+        "y": codes,
+        "customdata": hover,
+        "hovertemplate": "%{customdata}<extra></extra>",
+        "xgap": 2,
+        "ygap": 2,
+    }
+    scored = go.Heatmap(
+        z=_nested(np.where(thin, np.nan, rounded)),
         zmin=0,
         zmax=1,
         colorscale=[
@@ -675,22 +846,49 @@ def factor_profile_figure(profile: pd.DataFrame, *, factor_labels: Mapping[str, 
             [0.66, LEVEL_COLOURS["high"]],
             [1.0, LEVEL_COLOURS["very_high"]],
         ],
-        text=text,
+        text=[
+            ["" if np.isnan(v) or t else f"{v:.2f}" for v, t in zip(row, trow, strict=True)]
+            for row, trow in zip(rounded, thin, strict=True)
+        ],
         texttemplate="%{text}",
-        customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>",
-        xgap=2,
-        ygap=2,
-        colorbar={"title": {"text": "Factor score"}, "thickness": 14},
+        colorbar={"title": {"text": "Factor score"}, "thickness": 12, "len": 0.6},
+        name="Factor score",
+        **common,
+    )
+    thin_cells = go.Heatmap(
+        z=_nested(np.where(thin, 1.0, np.nan)),
+        zmin=0,
+        zmax=1,
+        colorscale=[[0.0, THIN_CELL_COLOUR], [1.0, THIN_CELL_COLOUR]],
+        showscale=False,
+        text=[["thin" if t else "" for t in trow] for trow in thin],
+        texttemplate="%{text}",
+        textfont={"color": "#5b6473", "size": 11},
+        name="Thin data",
+        **common,
     )
     layout = _base_layout(
-        height=max(220, 60 + 42 * len(profile)),
-        xaxis={"side": "top", "type": "category"},
-        yaxis={"autorange": "reversed", "type": "category"},
-        margin={"l": 140, "r": 16, "t": 40, "b": 16},
+        height=max(260, 90 + 30 * len(codes)),
+        xaxis={"side": "top", "type": "category", "automargin": True, "fixedrange": True},
+        yaxis={
+            "autorange": "reversed",
+            "type": "category",
+            "tickvals": codes,
+            "ticktext": y_text,
+            "automargin": True,
+            "fixedrange": True,
+        },
+        margin={"l": 8, "r": 8, "t": 40, "b": 16},
         plot_bgcolor="#f4f6f9",
+        # Narrow screens show the factor codes only (charts.js applies this).
+        meta={"narrow": {"yaxis.ticktext": codes}},
     )
-    return go.Figure(data=[trace], layout=layout)
+    return go.Figure(data=[scored, thin_cells], layout=layout)
+
+
+def _nested(values: np.ndarray) -> list[list[float | None]]:
+    """A 2-D array as nested lists, None for NaN (a blank cell)."""
+    return [[None if np.isnan(v) else float(v) for v in row] for row in values]
 
 
 # --- Sparklines ------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     F,
     Max,
@@ -21,9 +23,11 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
+    When,
     Window,
 )
-from django.db.models.functions import ExtractYear, Rank
+from django.db.models.functions import Coalesce, ExtractYear, Rank
 
 from countries.models import Country
 from indicators.models import (
@@ -449,12 +453,22 @@ def compare_history(
 
 
 def factor_ranking(
-    *, methodology: MethodologyVersion, period: date, factor_code: str
+    *,
+    methodology: MethodologyVersion,
+    period: date,
+    factor_code: str,
+    framework: Sequence[FactorRow] | None = None,
 ) -> pd.DataFrame:
-    """Every scored country's score on one factor at one month end, highest first.
+    """Every scored country's score on one factor at one month end, the highest first,
+    with countries whose factor score rests on thin data after every other.
 
     Columns: iso3, name, region, factor_score (0-1, NaN when the factor has no data
-    there), contribution (points of the overall score), level, coverage.
+    there), contribution (points of the overall score), level, coverage (of the overall
+    score), factor_coverage (share of the factor's indicator weight with data, 0-1),
+    indicators_with_data, indicators (of the factor), thin (factor_coverage below the
+    methodology's coverage floor: a score from one indicator of twelve is not a ranking
+    of risk on the factor). Two queries after the framework's (``framework_rows`` under
+    ``methodology``; pass it when it is at hand).
     """
     columns = ["iso3", "name", "region", "factor_scores", "contributions", "level", "coverage"]
     rows = RiskScore.objects.filter(methodology=methodology, period=period).values_list(
@@ -475,9 +489,87 @@ def factor_ranking(
     ]
     frame["coverage"] = frame["coverage"].astype(float)
     frame = frame.drop(columns=["factor_scores", "contributions"])
+    coverage = factor_coverage(
+        methodology=methodology,
+        period=period,
+        factor_codes=[factor_code],
+        countries=list(frame["iso3"]),
+        framework=framework,
+    )
+    floor = float(methodology.thresholds.get("min_coverage", 0.0))
+    share = [coverage.get((iso3, factor_code)) for iso3 in frame["iso3"]]
+    frame["factor_coverage"] = [c.share if c else 0.0 for c in share]
+    frame["indicators_with_data"] = [c.with_data if c else 0 for c in share]
+    frame["indicators"] = [c.indicators if c else 0 for c in share]
+    frame["thin"] = frame["factor_score"].notna() & (frame["factor_coverage"] < floor - 1e-12)
     return frame.sort_values(
-        ["factor_score", "name"], ascending=[False, True], na_position="last"
+        ["thin", "factor_score", "name"], ascending=[True, False, True], na_position="last"
     ).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class CountryFactorCoverage:
+    """How much of a factor's indicator weight had current data for one country."""
+
+    share: float
+    """Weight of the indicators with a current value over the factor's indicator weight."""
+    with_data: int
+    indicators: int
+
+
+def factor_coverage(
+    *,
+    methodology: MethodologyVersion,
+    period: date,
+    factor_codes: Collection[str] | None = None,
+    countries: Collection[str] | None = None,
+    framework: Sequence[FactorRow] | None = None,
+) -> dict[tuple[str, str], CountryFactorCoverage]:
+    """{(ISO3, factor code): CountryFactorCoverage} at one month end, as the scores saw
+    it: an indicator counts when it has an observation dated on or before ``period``
+    within its staleness limit (rule 1 of ``indicators.scoring``), weighted by the
+    methodology's indicator weights. Pairs without any current indicator are left out
+    (their share is 0). One query, after the framework's (pass ``framework`` from
+    ``framework_rows(methodology=...)`` when it is at hand)."""
+    framework = list(framework or framework_rows(methodology=methodology))
+    if factor_codes is not None:
+        framework = [factor for factor in framework if factor.code in set(factor_codes)]
+    indicators = {
+        indicator.code: (factor.code, indicator)
+        for factor in framework
+        for indicator in factor.indicators
+    }
+    if not indicators:
+        return {}
+    oldest = period - timedelta(
+        days=max(indicator.staleness_days for _code, indicator in indicators.values())
+    )
+    latest = Observation.objects.filter(
+        indicator__code__in=list(indicators), observed_on__lte=period, observed_on__gte=oldest
+    )
+    if countries is not None:
+        latest = latest.filter(country__iso3__in=list(countries))
+    present: dict[tuple[str, str], list[float]] = {}
+    for iso3, code, newest in (
+        latest.order_by()
+        .values_list("country__iso3", "indicator__code")
+        .annotate(newest=Max("observed_on"))
+    ):
+        factor, indicator = indicators[code]
+        if (period - newest).days <= indicator.staleness_days:
+            present.setdefault((iso3, factor), []).append(indicator.weight)
+    totals = {
+        factor.code: (sum(i.weight for i in factor.indicators), len(factor.indicators))
+        for factor in framework
+    }
+    return {
+        (iso3, factor): CountryFactorCoverage(
+            share=sum(weights) / totals[factor][0] if totals[factor][0] > 0 else 0.0,
+            with_data=len(weights),
+            indicators=totals[factor][1],
+        )
+        for (iso3, factor), weights in present.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -993,17 +1085,28 @@ def ranking(
 ) -> QuerySet[RiskScore]:
     """Every country's score for ``period``, ``rank`` 1 for the highest ``crime`` score.
 
-    Ties share a rank; countries without that score come last. Filters added to the
+    Ties share a rank. Countries whose ``crime`` score rests on insufficient data (its
+    coverage under the methodology's floor; ``thin``) rank after every other, whatever
+    their number, and countries without that score come last. Filters added to the
     result (say, on the region) are applied before ranking, so ranks are within them.
     Empty when either ``methodology`` or ``period`` is None.
     """
     column = _score_column(crime)
+    floor = float((methodology.thresholds if methodology else {}).get("min_coverage", 0.0))
+    coverage = F("coverage") if crime == "overall" else Coalesce(f"coverage_{crime}", "coverage")
     scores = (
         RiskScore.objects.filter(methodology=methodology, period=period)
         .select_related("country")
+        .annotate(score=F(column), ranked_coverage=coverage)
         .annotate(
-            score=F(column),
-            rank=Window(Rank(), order_by=F(column).desc(nulls_last=True)),
+            thin=Case(
+                When(ranked_coverage__lt=floor, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .annotate(
+            rank=Window(Rank(), order_by=[F("thin").asc(), F(column).desc(nulls_last=True)]),
         )
         .order_by("rank", "country__name")
     )

@@ -12,7 +12,6 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 from django.contrib import messages
@@ -482,13 +481,6 @@ class CompareView(RoleRequiredMixin, TemplateView):
         context.update(
             choices=choices,
             chosen=codes,
-            chosen_links=[
-                (
-                    names.get(code, code),
-                    "?" + urlencode([("c", other) for other in codes if other != code]),
-                )
-                for code in codes
-            ],
             max_compared=MAX_COMPARED,
             too_many=False,
         )
@@ -512,6 +504,18 @@ class CompareView(RoleRequiredMixin, TemplateView):
         profile = pd.DataFrame.from_records(
             list(latest["factor_scores"]), index=latest.index, columns=codes_in_order
         )
+        coverage = pd.DataFrame(0.0, index=profile.index, columns=codes_in_order)
+        for period, rows in latest.groupby("period"):
+            shares = selectors.factor_coverage(
+                methodology=methodology,
+                period=period.date(),
+                countries=list(rows["iso3"]),
+                framework=framework,
+            )
+            for name, iso3 in zip(rows.index, rows["iso3"], strict=True):
+                for code in codes_in_order:
+                    found = shares.get((iso3, code))
+                    coverage.loc[name, code] = found.share if found else 0.0
         context.update(
             trend_figure=charts.figure_json(
                 charts.compare_trend_figure(history, thresholds=methodology.thresholds)
@@ -520,6 +524,8 @@ class CompareView(RoleRequiredMixin, TemplateView):
                 charts.factor_profile_figure(
                     profile.astype(float),
                     factor_labels={factor.code: factor.title for factor in framework},
+                    coverage=coverage,
+                    min_coverage=float(methodology.thresholds.get("min_coverage", 0.0)),
                 )
             ),
             latest_rows=_records(latest.reset_index()),
@@ -537,18 +543,24 @@ class FactorView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         factor = get_object_or_404(RiskFactor, code=str(kwargs["code"]).upper())
         methodology = selectors.published_methodology()
-        coverage = selectors.coverage_report(factor_codes=[factor.code])
+        framework = selectors.framework_rows(methodology=methodology)
+        coverage = selectors.coverage_report(factor_codes=[factor.code], framework=framework)
         context.update(factor=factor, methodology=methodology, coverage=coverage.factors[0])
         bounds = selectors.score_period_range(methodology=methodology) if methodology else None
         if bounds is None:
             return context
         assert methodology is not None
         ranking = selectors.factor_ranking(
-            methodology=methodology, period=bounds[1], factor_code=factor.code
+            methodology=methodology,
+            period=bounds[1],
+            factor_code=factor.code,
+            framework=framework,
         )
         context.update(
             period=bounds[1],
             rows=_records(ranking),
+            thin_count=int(ranking["thin"].sum()),
+            min_coverage=float(methodology.thresholds.get("min_coverage", 0.0)),
             weight=methodology.factor_weights.get(factor.code, 0.0),
         )
         return context

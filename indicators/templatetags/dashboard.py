@@ -119,6 +119,17 @@ def analyst_value(value: Any) -> str:
 
 
 @register.filter
+def newest_value(status: Any) -> str:
+    """An indicator's value the scores use, on the scale it was entered on: an analyst's
+    assessment on 0-3 ("2 (moderate)"), a data-derived value (or a mean with one) on 0-1."""
+    if status.value is None:
+        return MISSING
+    if status.latest and not any(line.from_data for line in status.latest):
+        return analyst_value(status.value)
+    return f"{status.value:.2f}"
+
+
+@register.filter
 def raw_number(value: Any) -> str:
     """A data set's raw value as published: whole numbers without decimals, thousands
     separated; others with up to four significant decimals."""

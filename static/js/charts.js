@@ -35,20 +35,65 @@
     });
   }
 
+  // Set a layout value by a dotted path ("yaxis.ticktext"), creating objects on the way.
+  function setPath(layout, path, value) {
+    var keys = path.split(".");
+    var node = layout;
+    for (var i = 0; i < keys.length - 1; i++) {
+      node[keys[i]] = node[keys[i]] || {};
+      node = node[keys[i]];
+    }
+    node[keys[keys.length - 1]] = value;
+  }
+
+  var NARROW = 560;
+
   function draw(container) {
     var figure = readJSON(container.getAttribute("data-figure"));
     if (!figure || !window.Plotly) { return; }
     var layout = figure.layout || {};
+    var narrow = container.clientWidth > 0 && container.clientWidth < NARROW;
     addMarkers(layout, readJSON(container.getAttribute("data-markers")));
     // A world map is wider than tall: keep its height in proportion to the width.
     if (layout.geo && container.clientWidth) {
       layout.height = Math.min(420, Math.max(180, Math.round(container.clientWidth * 0.42)));
     }
-    // On a phone, fewer date ticks: a dozen tilted labels would overlap each other.
-    if (layout.xaxis && layout.xaxis.type === "date" && container.clientWidth < 520) {
-      layout.xaxis.nticks = 4;
+    if (narrow) {
+      // A figure may say how it reads on a phone (shorter labels, no margin notes).
+      var overrides = (layout.meta && layout.meta.narrow) || {};
+      Object.keys(overrides).forEach(function (path) { setPath(layout, path, overrides[path]); });
+      // Fewer date ticks: a dozen tilted labels would overlap each other.
+      if (layout.xaxis && layout.xaxis.type === "date") { layout.xaxis.nticks = 4; }
+      // Room for the axis title and tick labels, and a smaller font.
+      layout.font = layout.font || {};
+      layout.font.size = 11;
+      if (layout.margin && layout.margin.r > 60) { layout.margin.r = 60; }
+      // The map's colour legend goes below the map, where it takes no width from it.
+      if (layout.geo) {
+        layout.height = Math.round(container.clientWidth * 0.62) + 60;
+        layout.margin = { l: 0, r: 0, t: 0, b: 50 };
+        figure.data.forEach(function (trace) {
+          if (trace.colorbar) {
+            trace.colorbar.orientation = "h";
+            trace.colorbar.x = 0.5;
+            trace.colorbar.xanchor = "center";
+            trace.colorbar.y = -0.02;
+            trace.colorbar.yanchor = "top";
+            trace.colorbar.len = 0.95;
+            trace.colorbar.thickness = 12;
+            trace.colorbar.title = { text: "" };
+          }
+        });
+      }
     }
-    var config = { responsive: true, displaylogo: false };
+    // The toolbar (zoom, download) only on hover with a mouse, above the plot area: on
+    // a phone it would cover the top of the chart and the alert markers.
+    var config = {
+      responsive: true,
+      displaylogo: false,
+      displayModeBar: narrow || window.matchMedia("(hover: none)").matches ? false : "hover",
+      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]
+    };
     var topojson = container.getAttribute("data-topojson");
     if (topojson) { config.topojsonURL = topojson; }
     window.Plotly.newPlot(container, figure.data, layout, config).then(function () {
@@ -69,9 +114,32 @@
     });
   }
 
+  // Charts on screen are drawn at once; the others as they come near it, so the first
+  // chart a reader sees does not wait for every chart further down the page.
   function drawAll() {
-    var containers = document.querySelectorAll("[data-figure]");
-    for (var i = 0; i < containers.length; i++) { draw(containers[i]); }
+    var containers = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
+    if (!("IntersectionObserver" in window)) {
+      containers.forEach(draw);
+      return;
+    }
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) {
+          observer.unobserve(entry.target);
+          draw(entry.target);
+        }
+      });
+    }, { rootMargin: "300px 0px" });
+    containers.forEach(function (container) { observer.observe(container); });
+    // Printing or saving the page draws every chart.
+    window.addEventListener("beforeprint", function () {
+      containers.forEach(function (container) {
+        if (!container.classList.contains("js-plotly-plot")) {
+          observer.unobserve(container);
+          draw(container);
+        }
+      });
+    });
   }
 
   if (document.readyState === "loading") {

@@ -92,9 +92,25 @@
     apply();
   }
 
+  // <p class="scroll-hint" data-scroll-hint-for="TABLE_ID"> shows while the table is
+  // wider than its scrolling box (a phone), and goes once the reader has scrolled.
+  function setUpScrollHint(hint) {
+    var table = document.getElementById(hint.getAttribute("data-scroll-hint-for"));
+    var box = table && table.closest(".table-wrap");
+    if (!box) { return; }
+    function update() {
+      var more = box.scrollWidth - box.clientWidth - box.scrollLeft > 4;
+      hint.classList.toggle("visible", more);
+    }
+    box.addEventListener("scroll", update, { passive: true });
+    window.addEventListener("resize", update);
+    update();
+  }
+
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("table[data-sortable]"), setUpSorting);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-filter-for]"), setUpFilters);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-scroll-hint-for]"), setUpScrollHint);
   }
 
   if (document.readyState === "loading") {

@@ -380,7 +380,7 @@ def test_red_flags_on_several_indicators_name_each_with_its_highest_assessment()
         (1 / 3, "", "low (1 of 3)"),
         (2 / 3, "", "moderate (2 of 3)"),
         (1.0, "", "high (3 of 3)"),
-        (0.5, "", "1.5 of 3"),  # an average of two assessments
+        (0.8, "", "0.80 on 0-1"),  # entered on 0-1 (uploads and the API allow it)
         (0.834, "V-Dem", "0.83 on 0-1 (from V-Dem)"),
     ],
 )

@@ -214,3 +214,19 @@ def test_rankings_pagination_and_csv(analyst_client, scored):
     assert rows[0]["rank"] == "1"
     assert rows[0]["country.iso3"]
     assert list(rows[0])[:4] == ["rank", "country.iso3", "country.name", "country.region"]
+
+
+def test_rankings_put_insufficient_data_after_every_country_with_enough(analyst_client, scored):
+    # Sudan's top score rests on too little data: it ranks last, flagged.
+    RiskScore.objects.filter(period=date(2025, 6, 30), country__iso3="SDN").update(
+        overall=99.0, coverage=0.0, level="insufficient_data"
+    )
+    methodology = RiskScore.objects.first().methodology
+    # The fixture's few observations cover about 1 % of the framework.
+    methodology.thresholds = {**methodology.thresholds, "min_coverage": 0.005}
+    methodology.save(update_fields=["thresholds"])
+    rows = analyst_client.get(RANKINGS).json()["results"]
+    assert rows[-1]["country"]["iso3"] == "SDN"
+    assert rows[-1]["insufficient_data"] is True
+    assert rows[-1]["rank"] == 4
+    assert not any(r["insufficient_data"] for r in rows[:-1])

@@ -140,9 +140,22 @@ class Session:
         self.page.wait_for_url(self.base_url + "/")
 
     def wait_for_chart(self, selector: str) -> None:
+        # Charts are drawn as they come near the screen, as a reader scrolls to them.
+        self.page.locator(selector).first.scroll_into_view_if_needed()
         self.page.wait_for_selector(f"{selector}.js-plotly-plot .main-svg", timeout=20_000)
 
+    def draw_every_chart(self) -> None:
+        """Draw the charts below the fold too (charts.js draws them all for printing)."""
+        count = self.page.locator("[data-figure]").count()
+        if count:
+            self.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+            self.page.wait_for_function(
+                f"document.querySelectorAll('[data-figure] .main-svg').length >= {count}",
+                timeout=20_000,
+            )
+
     def shot(self, name: str) -> None:
+        self.draw_every_chart()
         self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
     def close(self) -> None:
@@ -226,7 +239,8 @@ def test_an_analyst_browses_map_ranking_country_and_compare(scored, browser, liv
     session.goto("/compare/?c=SDN&c=MMR&c=NOR")
     session.wait_for_chart("[data-figure=compare-trend]")
     session.wait_for_chart("[data-figure=compare-profile]")
-    assert page.locator("[data-figure=compare-trend] .scatterlayer .trace").count() == 3
+    # One line per country, each over a white outline of its own.
+    assert page.locator("[data-figure=compare-trend] .scatterlayer .trace").count() == 6
     session.shot("compare-1366")
 
     session.goto("/factors/RF1/")

@@ -55,9 +55,14 @@ def test_level_bands_follow_the_thresholds():
     ]
 
 
+def lines(fig) -> list:
+    """The figure's lines without their white outlines."""
+    return [trace for trace in fig.data if trace.showlegend is not False]
+
+
 def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
     fig = charts.trend_figure(history_frame(), thresholds=THRESHOLDS)
-    names = [trace.name for trace in fig.data]
+    names = [trace.name for trace in lines(fig)]
     assert names == [
         "Overall (any atrocity crime)",
         "Genocide",
@@ -65,12 +70,16 @@ def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
         "War crimes",
         "Overall, insufficient data",
     ]
-    overall = fig.data[0]
+    overall = lines(fig)[0]
     # The insufficient month is not drawn on the bands, only on the grey dotted line.
     assert_array_equal(overall.y, [NAN, 30.0, 55.0, 80.0])
-    assert_array_equal(fig.data[4].y, [10.0, NAN, NAN, NAN])
-    assert fig.data[4].line.dash == "dot"
-    assert_array_equal(fig.data[3].y, [NAN, 10.0, 20.0, 30.0])
+    assert_array_equal(lines(fig)[4].y, [10.0, NAN, NAN, NAN])
+    assert lines(fig)[4].line.dash == "dot"
+    assert_array_equal(lines(fig)[3].y, [NAN, 10.0, 20.0, 30.0])
+    # Each score line has a white outline beneath it, so no band hides it.
+    outline = fig.data[0]
+    assert (outline.hoverinfo, outline.line.width) == ("skip", overall.line.width + 3)
+    assert_array_equal(outline.y, overall.y)
     bands = [shape for shape in fig.layout.shapes if shape.type == "rect"]
     assert [(s.y0, s.y1) for s in bands] == [(0, 25), (25, 50), (50, 75), (75, 100)]
     assert [s.fillcolor for s in bands] == [
@@ -87,7 +96,7 @@ def test_the_trend_chart_draws_four_scores_over_shaded_level_bands():
 def test_the_trend_chart_has_no_grey_line_when_all_data_is_sufficient():
     frame = history_frame().iloc[1:]
     fig = charts.trend_figure(frame, thresholds=THRESHOLDS)
-    assert len(fig.data) == 4
+    assert len(lines(fig)) == 4
 
 
 def test_alert_markers_become_vertical_lines_with_labels():
@@ -152,11 +161,36 @@ def test_the_contributions_chart_stacks_the_factors_that_contribute():
         }
     )
     fig = charts.contributions_figure(frame, factor_labels={"RF1": "Armed conflict"})
-    assert [trace.name for trace in fig.data] == ["RF1", "RF2"]
+    assert [trace.name for trace in fig.data] == ["RF1 Armed conflict", "RF2 RF2"]
     assert all(trace.stackgroup == "contributions-0" for trace in fig.data)
     assert list(fig.data[1].y) == [0.0, 3.0]
     assert "Armed conflict" in fig.data[0].hovertemplate
     assert fig.layout.shapes == ()
+    # Each band is labelled at its right end, in a box of its colour.
+    labels = [a for a in fig.layout.annotations if a.name == "band-label"]
+    assert [(a.text, a.bordercolor) for a in labels] == [
+        ("RF1", charts.FACTOR_PALETTE[0]),
+        ("RF2", charts.FACTOR_PALETTE[1]),
+    ]
+
+
+def test_the_contributions_chart_colours_the_biggest_factors_and_groups_the_rest():
+    periods = pd.to_datetime(["2024-01-31", "2024-02-29"])
+    points = {f"RF{n}": [float(n), float(n)] for n in range(1, 11)}
+    frame = pd.DataFrame({"period": periods, "level": ["high", "high"], **points})
+    fig = charts.contributions_figure(frame, factor_labels={})
+    names = [trace.name for trace in fig.data]
+    assert len(names) == charts.FACTORS_SHOWN + 1
+    assert names[-1] == "Other factors (4)"
+    assert {name.split()[0] for name in names[:-1]} == {f"RF{n}" for n in range(5, 11)}
+    other = fig.data[-1]
+    assert list(other.y) == [10.0, 10.0]  # RF1 to RF4
+    assert other.fillcolor == charts.OTHER_FACTORS_COLOUR
+    assert "RF1, RF2, RF3, RF4" in other.hovertemplate
+    # Colour-blind-safe colours, one per factor shown, none of them yellow.
+    colours = [trace.fillcolor for trace in fig.data[:-1]]
+    assert len(set(colours)) == charts.FACTORS_SHOWN
+    assert "#f0e442" not in colours
 
 
 def test_the_contributions_chart_does_not_stack_months_with_insufficient_data():
@@ -174,15 +208,17 @@ def test_the_contributions_chart_does_not_stack_months_with_insufficient_data():
     fig = charts.contributions_figure(frame, factor_labels={})
     # Each run of months with enough data is a stack of its own, so no area spans the gap.
     assert [(t.name, t.stackgroup, list(t.y)) for t in fig.data] == [
-        ("RF1", "contributions-0", [10.0]),
-        ("RF1", "contributions-1", [5.0]),
+        ("RF1 RF1", "contributions-0", [10.0]),
+        ("RF1 RF1", "contributions-1", [5.0]),
     ]
     assert [t.showlegend for t in fig.data] == [True, False]
     assert fig.data[0].mode == "lines+markers"  # a lone month is a point, not an invisible area
     (band,) = fig.layout.shapes
     assert (band.x0, band.x1) == ("2024-02-14", "2024-05-15")
     assert band.fillcolor == charts.LEVEL_COLOURS["insufficient_data"]
-    assert [a.text for a in fig.layout.annotations] == ["Insufficient data"]
+    assert [a.text for a in fig.layout.annotations if a.name != "band-label"] == [
+        "Insufficient data"
+    ]
 
 
 def test_the_contributions_chart_says_so_when_every_month_has_insufficient_data():
@@ -261,8 +297,12 @@ def test_the_compare_chart_has_one_line_per_country_with_gaps_for_thin_data():
         }
     )
     fig = charts.compare_trend_figure(frame, thresholds=THRESHOLDS)
-    assert [trace.name for trace in fig.data] == ["Norway", "Sudan"]
-    assert_array_equal(fig.data[0].y, [NAN, 6.0])
+    assert [trace.name for trace in lines(fig)] == ["Norway", "Sudan"]
+    assert_array_equal(lines(fig)[0].y, [NAN, 6.0])
+    # Dark colours, each its own dash, and white outlines: no line vanishes on a band.
+    assert len({(t.line.color, t.line.dash) for t in lines(fig)}) == 2
+    assert all(t.line.color not in charts.LEVEL_COLOURS.values() for t in lines(fig))
+    assert [t.line.color for t in fig.data if t.showlegend is False] == [charts.HALO] * 2
     assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4
 
 
@@ -271,13 +311,30 @@ def test_the_factor_profile_is_a_heatmap_with_blank_cells_for_no_data():
         {"RF1": [0.9, 0.1], "RF2": [float("nan"), 0.2]}, index=["Sudan", "Norway"]
     )
     fig = charts.factor_profile_figure(profile, factor_labels={"RF1": "Armed conflict"})
-    (trace,) = fig.data
+    trace = fig.data[0]
     assert trace.type == "heatmap"
-    assert list(trace.x) == ["RF1", "RF2"]
-    assert list(trace.y) == ["Sudan", "Norway"]
-    assert trace.z[0][1] is None
-    assert "no data" in trace.customdata[0][1]
+    # Factors down, countries across: eight countries fit a phone, fourteen factors do not.
+    assert list(trace.x) == ["Sudan", "Norway"]
+    assert list(trace.y) == ["RF1", "RF2"]
+    assert list(fig.layout.yaxis.ticktext) == ["RF1 Armed conflict", "RF2 RF2"]
+    assert trace.z[1][0] is None
+    assert "no data" in trace.customdata[1][0]
     assert (trace.zmin, trace.zmax) == (0, 1)
+
+
+def test_thin_factor_scores_are_grey_and_marked_thin_not_coloured_as_risk():
+    profile = pd.DataFrame({"RF1": [0.9, 0.1], "RF2": [0.95, 0.2]}, index=["Sudan", "Norway"])
+    coverage = pd.DataFrame({"RF1": [0.5, 0.5], "RF2": [1 / 12, 0.5]}, index=profile.index)
+    fig = charts.factor_profile_figure(
+        profile, factor_labels={}, coverage=coverage, min_coverage=0.15
+    )
+    scored, thin = fig.data
+    assert scored.z[1][0] is None  # Sudan's RF2 is not drawn in the risk colours
+    assert scored.z[0][0] == 0.9
+    assert thin.z[1][0] == 1.0
+    assert thin.text[1][0] == "thin"
+    assert "thin data" in scored.customdata[1][0]
+    assert "8%" in scored.customdata[1][0]
 
 
 def test_figure_json_is_strict_json_for_the_template():
@@ -295,3 +352,42 @@ def test_sparkline_points_scale_values_into_the_box():
     points = charts.sparkline_points([0.0, 1.0], width=20, height=12).split()
     assert points == ["2.0,10.0", "18.0,2.0"]
     assert all(not math.isnan(float(xy.split(",")[1])) for xy in points)
+
+
+def test_the_plotly_bundle_holds_every_trace_type_the_charts_draw():
+    first_line = (ROOT / "static/vendor/plotly/plotly-dashboard.min.js").open().readline()
+    bundled = set(re.search(r"traces: ([a-z, ]+);", first_line).group(1).split(", "))
+    profile = pd.DataFrame({"RF1": [0.5]}, index=["Sudan"])
+    contributions = pd.DataFrame(
+        {"period": pd.to_datetime(["2024-01-31"]), "level": ["high"], "RF1": [10.0]}
+    )
+    map_scores = pd.DataFrame(
+        {
+            "iso3": ["SDN"],
+            "name": ["Sudan"],
+            "score": [60.0],
+            "level": ["high"],
+            "change_12m": [1.0],
+            "coverage": [0.5],
+        }
+    )
+    figures = [
+        charts.world_map_figure(map_scores, crime="overall", thresholds=THRESHOLDS),
+        charts.trend_figure(history_frame(), thresholds=THRESHOLDS),
+        charts.contributions_figure(contributions, factor_labels={}),
+        charts.waterfall_figure(
+            start=1.0,
+            end=2.0,
+            changes=[("RF1", 1.0)],
+            start_label="a",
+            end_label="b",
+            factor_labels={},
+        ),
+        charts.compare_trend_figure(
+            history_frame().assign(iso3="SDN", name="Sudan"), thresholds=THRESHOLDS
+        ),
+        charts.factor_profile_figure(profile, factor_labels={}),
+    ]
+    drawn = {trace.type for fig in figures for trace in fig.data}
+    assert drawn <= bundled, f"rebuild the bundle with {sorted(drawn - bundled)}"
+    assert "plotly.js v" in first_line

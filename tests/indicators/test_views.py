@@ -164,7 +164,7 @@ def test_the_overview_maps_and_ranks_the_scored_countries(client, analyst, score
     assert names == ["Norway", "Sudan", "Myanmar"]
     content = response.content.decode()
     assert 'id="map-figure"' in content
-    assert "vendor/plotly/plotly.min.js" in content
+    assert "vendor/plotly/plotly-dashboard.min.js" in content
     assert "cdn.plot.ly" not in content
     assert "Insufficient data" in content
     # Movers: Norway rose most over 12 months (from 0 to 100); Myanmar is left out.
@@ -229,7 +229,8 @@ def test_the_country_page_shows_level_charts_and_indicators(client, analyst, sco
     context = response.context
     assert context["latest"]["level"] == "very_high"
     trend = context["trend_figure"]
-    assert [trace["name"] for trace in trend["data"]][:4] == [
+    named = [trace["name"] for trace in trend["data"] if trace.get("showlegend") is not False]
+    assert named[:4] == [
         "Overall (any atrocity crime)",
         "Genocide",
         "Crimes against humanity",
@@ -367,12 +368,16 @@ def test_what_moved_it_shows_a_crime_type_switch_as_a_step_and_a_rise_as_a_rise(
 def test_compare_draws_each_country(client, analyst, scored):
     client.force_login(analyst)
     response = client.get(reverse("compare"), {"c": ["SDN", "NOR", "MMR"]})
-    names = [trace["name"] for trace in response.context["trend_figure"]["data"]]
+    names = [
+        trace["name"]
+        for trace in response.context["trend_figure"]["data"]
+        if trace.get("showlegend") is not False
+    ]
     assert sorted(names) == ["Myanmar", "Norway", "Sudan"]
     heatmap = response.context["profile_figure"]["data"][0]
     assert heatmap["type"] == "heatmap"
-    assert len(heatmap["y"]) == 3
-    assert len(heatmap["x"]) == 14
+    assert len(heatmap["x"]) == 3
+    assert len(heatmap["y"]) == 14
 
 
 def test_compare_refuses_more_than_eight_countries(client, analyst, scored):
@@ -393,6 +398,47 @@ def test_the_factor_page_ranks_countries_and_reports_coverage(client, analyst, s
     assert coverage.code == "RF1"
     assert coverage.countries == 3
     assert coverage.indicators[0].sources == ["Test assessment"]
+
+
+def test_a_factor_score_from_one_indicator_of_many_never_ranks_first(client, analyst, scored):
+    # Yemen: one RF1 indicator, at the top of the scale. Sudan and Norway: all of them.
+    record_observations(
+        rows=[
+            {
+                "country": "YEM",
+                "indicator": "1.1",
+                "observed_on": month_start(0),
+                "value": 1.0,
+                "source": "Test assessment",
+            }
+        ],
+        recompute=False,
+    )
+    refresh_scores()
+    client.force_login(analyst)
+    response = client.get(reverse("factor", args=["RF1"]))
+    rows = response.context["rows"]
+    yemen = next(row for row in rows if row["iso3"] == "YEM")
+    assert yemen["factor_score"] == 1.0
+    assert yemen["thin"]
+    assert yemen["indicators_with_data"] == 1
+    assert rows[-1]["iso3"] in {"YEM", "MMR"}  # thin data last, whatever its score
+    assert next(row for row in rows if not row["thin"])["factor_score"] == 1.0
+    assert rows.index(yemen) > max(i for i, row in enumerate(rows) if not row["thin"])
+    content = response.content.decode()
+    assert "thin data" in content
+    assert f"1/{yemen['indicators']}" in content
+
+
+def test_the_compare_heatmap_marks_thin_factor_data(client, analyst, scored):
+    client.force_login(analyst)
+    response = client.get(reverse("compare"), {"c": ["SDN", "MMR"]})
+    scored_cells, thin_cells = response.context["profile_figure"]["data"]
+    myanmar = scored_cells["x"].index("Myanmar")
+    rf1 = scored_cells["y"].index("RF1")
+    # Myanmar's RF1 rests on one indicator of several: grey "thin", not a risk colour.
+    assert thin_cells["text"][rf1][myanmar] == "thin"
+    assert scored_cells["z"][rf1][myanmar] is None
 
 
 def test_the_methodology_page_shows_weights_sources_and_coverage(client, analyst, scored):
@@ -675,3 +721,24 @@ def test_every_page_with_scores_names_the_version_they_were_computed_under(clien
         reverse("methodology"),
     ):
         assert named in client.get(url).content.decode(), url
+
+
+def test_an_analysts_assessment_is_shown_on_the_0_3_scale_it_was_entered_on(client, analyst):
+    record_observations(
+        rows=[
+            {
+                "country": "SDN",
+                "indicator": "8.7",
+                "observed_on": month_start(1),
+                "value": 2,
+                "source": "Field report",
+            }
+        ],
+        scale="analyst",
+        recompute=False,
+    )
+    refresh_scores()
+    client.force_login(analyst)
+    content = client.get(reverse("country", args=["SDN"])).content.decode()
+    assert "2 (moderate)" in content
+    assert '0.67 <span class="muted small">moderate' not in content
