@@ -185,6 +185,7 @@ def test_countries_are_chosen_by_typing_a_few_letters(alerts, browser, live_serv
     countries.fill("ken")
     page.locator(".ts-dropdown .option", has_text="Kenya (KEN)").first.click()
     page.keyboard.press("Escape")
+    session.shot("subscription-picker-1366")
     page.click("form button[type=submit]:text('Save')")
     page.wait_for_url("**/alerts/subscriptions/")
     assert "Kenya" in page.inner_text("main")
@@ -193,6 +194,19 @@ def test_countries_are_chosen_by_typing_a_few_letters(alerts, browser, live_serv
     )
     assert session.errors == []
     session.close()
+
+    phone = Session(browser, live_server.url, PHONE)
+    phone.log_in("fay")
+    phone.goto("/alerts/subscriptions/new/")
+    phone.page.locator("#id_regions-ts-control").fill("afr")
+    phone.page.locator(".ts-dropdown .option", has_text="Africa").first.click()
+    phone.page.keyboard.press("Escape")
+    assert fits(phone)
+    phone.shot("subscription-picker-390")
+    phone.goto("/compare/?c=SDN&c=NOR")
+    assert fits(phone)
+    assert phone.errors == []
+    phone.close()
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("1366", LAPTOP), ("390", PHONE)])
